@@ -1,0 +1,126 @@
+"""The contract a framework backend fulfils. The training loop itself lives once, in the core.
+
+A backend turns a :class:`~dlbench.graph.Graph` plus canonical weights into a native model and
+supplies compiled steps; the core feeds every backend the same batches and reads the clocks.
+Conventions every backend follows:
+
+- inputs arrive as float32 numpy arrays (N, H, W, C) and int64 labels; ``to_device`` converts
+  (layout, dtype) and places them on the device before the clock starts;
+- ``train_step`` returns the mean cross-entropy loss as a device value; the core calls
+  ``sync`` on it before reading the clock, so asynchronous frameworks are timed honestly;
+- ``eval_step`` returns logits, in inference mode (dropout off, batch norm on running stats);
+- ``export_weights`` returns the canonical layout documented in :mod:`dlbench.graph.layers`;
+- steps read and update the model's *current* state when called (an eval step made before
+  training evaluates the trained weights afterwards).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Mapping
+
+import numpy as np
+
+from dlbench.errors import ConfigError
+from dlbench.graph import Graph
+from dlbench.optim import OptimizerSpec
+
+
+@dataclass(frozen=True)
+class Option:
+    """A backend setting, e.g. ``compile`` or ``xla``; recorded in every result."""
+
+    default: Any
+    help: str
+    choices: tuple | None = None
+
+
+def parse_value(text: str) -> Any:
+    low = text.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+class Backend(abc.ABC):
+    name: ClassVar[str]
+    options: ClassVar[Mapping[str, Option]] = {}
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "gpu")
+
+    def __init__(self, device: str = "cpu", options: Mapping[str, Any] | None = None):
+        if device not in self.devices:
+            raise ConfigError(f"{self.name}: unknown device {device!r}; choose one of: {', '.join(self.devices)}")
+        self.device = device
+        given = dict(options or {})
+        unknown = set(given) - set(self.options)
+        if unknown:
+            accepted = ", ".join(f"{k} (default {o.default!r})" for k, o in self.options.items()) or "none"
+            raise ConfigError(f"{self.name}: unknown option(s) {', '.join(sorted(unknown))}; accepted: {accepted}")
+        self.settings = {k: given.get(k, o.default) for k, o in self.options.items()}
+        for k, v in self.settings.items():
+            choices = self.options[k].choices
+            if choices is not None and v not in choices:
+                raise ConfigError(f"{self.name}: option {k}={v!r} not accepted; choose one of: {choices}")
+
+    # -- describing ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def environment(self) -> dict:
+        """Framework versions, device name, thread counts and the precision actually used."""
+
+    # -- the model -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def build(self, graph: Graph, weights: Mapping[str, np.ndarray]) -> Any:
+        """A native model for ``graph`` holding ``weights`` (canonical layout), on the device."""
+
+    def build_native(self, factory: Callable[..., Any], input_shape, num_classes: int, seed: int) -> Any:
+        """A model from a plugin's hand-written native factory (what the graph cannot express)."""
+        raise ConfigError(f"backend {self.name!r} does not support hand-written native models")
+
+    @abc.abstractmethod
+    def export_weights(self, model: Any) -> dict[str, np.ndarray]:
+        """The model's current weights in canonical layout (the inverse of ``build``'s loading)."""
+
+    @abc.abstractmethod
+    def count_params(self, model: Any) -> tuple[int, int]:
+        """(trainable, non-trainable) as the framework counts them."""
+
+    # -- data and steps --------------------------------------------------------------------
+    @abc.abstractmethod
+    def to_device(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[Any, Any]:
+        """Inputs and labels converted to the framework's layout and placed on the device."""
+
+    @abc.abstractmethod
+    def train_step(self, model: Any, optimizer: OptimizerSpec, seed: int) -> Callable[[Any, Any], Any]:
+        """A compiled ``step(x, y) -> loss`` that updates the model in place (or its held state)."""
+
+    @abc.abstractmethod
+    def eval_step(self, model: Any) -> Callable[[Any], Any]:
+        """A compiled ``step(x) -> logits`` in inference mode."""
+
+    @abc.abstractmethod
+    def sync(self, value: Any) -> None:
+        """Block until ``value`` (and all work before it) is finished on the device."""
+
+    @abc.abstractmethod
+    def to_numpy(self, value: Any) -> np.ndarray:
+        """A device value as a numpy array."""
+
+    # -- probes ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def peak_device_memory(self) -> int | None:
+        """Peak bytes allocated on the accelerator since the model was built; None on CPU."""
+
+    @abc.abstractmethod
+    def train_step_flops(self, model: Any, optimizer: OptimizerSpec, x: Any, y: Any) -> tuple[float | None, str]:
+        """(FLOPs of one training step as the framework counts them, how they were counted).
+
+        Called after training and evaluation, since some counters must execute a step.
+        """

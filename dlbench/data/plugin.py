@@ -1,0 +1,15 @@
+"""Registers the built-in datasets (a plugin like any other)."""
+
+from functools import partial
+
+from dlbench.data import builtin, mnist
+from dlbench.hookspecs import hookimpl
+from dlbench.registry import DatasetInfo
+
+
+@hookimpl
+def register_datasets(register):
+    register(DatasetInfo("synthetic", "seeded random data in the model's shape (speed only, no accuracy)", builtin.synthetic))
+    register(DatasetInfo("digits", "scikit-learn's bundled real 8x8 digits, no download (default)", builtin.digits, (8, 8, 1), 10))
+    register(DatasetInfo("mnist", "MNIST handwritten digits, IDX files", partial(mnist.load, mnist.MNIST), (28, 28, 1), 10))
+    register(DatasetInfo("fashion-mnist", "Zalando's Fashion-MNIST, IDX files", partial(mnist.load, mnist.FASHION_MNIST), (28, 28, 1), 10))

@@ -1,0 +1,63 @@
+"""Measurements: step-time statistics, top-k accuracy, FLOP arithmetic, host memory."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def step_time_stats(times: list[float]) -> dict:
+    t = np.asarray(times, dtype=np.float64)
+    if t.size == 0:
+        return {}
+    p10, median, p90 = np.percentile(t, [10, 50, 90])
+    return {
+        "median": float(median), "p10": float(p10), "p90": float(p90),
+        "mean": float(t.mean()), "std": float(t.std(ddof=1)) if t.size > 1 else 0.0,
+        "min": float(t.min()), "max": float(t.max()),
+    }
+
+
+def topk_correct(logits: np.ndarray, labels: np.ndarray, ks=(1, 5)) -> dict[int, int]:
+    """Number of rows whose label is among the k largest logits, for each k."""
+    order = np.argsort(-logits, axis=1, kind="stable")
+    hits = order == labels[:, None]
+    return {k: int(hits[:, : min(k, logits.shape[1])].any(axis=1).sum()) for k in ks}
+
+
+def analytic_train_flops(macs_per_sample: int, batch_size: int) -> int:
+    """FLOPs of one training step: forward 2 FLOPs per MAC, backward twice the forward."""
+    return 3 * 2 * macs_per_sample * batch_size
+
+
+def host_peak_rss_bytes() -> int:
+    """Peak resident memory of this process (the isolated worker) since it started."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+@dataclass
+class StepTimer:
+    """Per-step wall times; the first ``warmup`` steps are kept apart, not in ``times``."""
+
+    warmup: int
+    first: float | None = None
+    warmup_times: list[float] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+
+    @contextmanager
+    def step(self):
+        start = time.perf_counter()
+        yield
+        elapsed = time.perf_counter() - start
+        if self.first is None:
+            self.first = elapsed
+        if len(self.warmup_times) < self.warmup:
+            self.warmup_times.append(elapsed)
+        else:
+            self.times.append(elapsed)

@@ -1,0 +1,148 @@
+"""What plugins register, and how it is looked up by name (``list_models("res*")``, ``get_model(name)``)."""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from dlbench.errors import BackendUnavailableError, DlbenchError, UnknownNameError
+
+if TYPE_CHECKING:
+    from dlbench.backend import Backend
+    from dlbench.data.dataset import Dataset, DatasetRequest
+    from dlbench.graph import Graph
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model: a framework-neutral declaration, and/or hand-written native models per backend.
+
+    ``build(input_shape, num_classes)`` returns the :class:`~dlbench.graph.Graph`.
+    ``input_shape`` is the shape the model is declared for (H, W, C); ``None`` means the model
+    adopts the dataset's shape. ``native`` maps a backend name to a ``"module:function"`` that
+    returns that framework's own module, for what the graph cannot express.
+    """
+
+    name: str
+    summary: str
+    build: Callable[[Shape, int], "Graph"] | None = None
+    input_shape: Shape | None = None
+    num_classes: int = 10
+    native: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.build is None and not self.native:
+            raise DlbenchError(f"model {self.name!r} needs a graph builder or a native model")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset, loaded lazily by ``load(request)``.
+
+    ``input_shape``/``num_classes`` of ``None`` mean the dataset adapts to the model (synthetic).
+    """
+
+    name: str
+    summary: str
+    load: Callable[["DatasetRequest"], "Dataset"]
+    input_shape: Shape | None = None
+    num_classes: int | None = None
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """A backend. ``factory`` is ``"module:Class"``, imported only when the backend is used."""
+
+    name: str
+    summary: str
+    factory: str
+    requires: tuple[str, ...] = ()
+    install_hint: str = ""
+    aliases: tuple[str, ...] = ()
+
+    def missing(self) -> list[str]:
+        """Modules in ``requires`` that are not installed (found without importing them)."""
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+
+    @property
+    def available(self) -> bool:
+        return not self.missing()
+
+    def load(self) -> type["Backend"]:
+        if missing := self.missing():
+            raise BackendUnavailableError(
+                f"backend {self.name!r} needs {', '.join(missing)}, which is not installed; "
+                f"install it with: {self.install_hint}"
+            )
+        module, _, attr = self.factory.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+def _collect(hook_name: str) -> dict[str, Any]:
+    from dlbench.plugins import pm
+
+    found: dict[str, Any] = {}
+
+    def register(info):
+        if info.name in found:
+            raise DlbenchError(f"two plugins register the name {info.name!r}")
+        found[info.name] = info
+
+    getattr(pm.hook, hook_name)(register=register)
+    return found
+
+
+def _match(names, pattern: str | None) -> list[str]:
+    return sorted(n for n in names if pattern is None or fnmatch.fnmatch(n, pattern))
+
+
+def models() -> dict[str, ModelInfo]:
+    return _collect("register_models")
+
+
+def datasets() -> dict[str, DatasetInfo]:
+    return _collect("register_datasets")
+
+
+def backends() -> dict[str, BackendInfo]:
+    return _collect("register_backends")
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    return _match(models(), pattern)
+
+
+def list_datasets(pattern: str | None = None) -> list[str]:
+    return _match(datasets(), pattern)
+
+
+def list_backends(pattern: str | None = None) -> list[str]:
+    return _match(backends(), pattern)
+
+
+def get_model(name: str) -> ModelInfo:
+    return _get("model", models(), name)
+
+
+def get_dataset(name: str) -> DatasetInfo:
+    return _get("dataset", datasets(), name)
+
+
+def get_backend(name: str) -> BackendInfo:
+    found = backends()
+    for info in found.values():
+        if name in info.aliases:
+            return info
+    return _get("backend", found, name)
+
+
+def _get(kind: str, found: dict, name: str):
+    try:
+        return found[name]
+    except KeyError:
+        raise UnknownNameError(kind, name, sorted(found)) from None

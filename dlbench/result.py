@@ -1,0 +1,97 @@
+"""The versioned result record of one run, written atomically as JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dlbench.errors import DlbenchError
+
+SCHEMA = "dlbench.result/1"
+
+
+@dataclass
+class Result:
+    """``status`` is ``"ok"`` or ``"failed"``; a failed run keeps its config and ``error``.
+
+    Sections are plain dicts so the JSON reads naturally; see README "Result records" for fields.
+    """
+
+    config: dict
+    status: str = "ok"
+    error: dict | None = None
+    backend: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+    dataset: dict = field(default_factory=dict)
+    timing: dict = field(default_factory=dict)
+    flops: dict = field(default_factory=dict)
+    memory: dict = field(default_factory=dict)
+    accuracy: dict = field(default_factory=dict)
+    loss: dict = field(default_factory=dict)
+    environment: dict = field(default_factory=dict)
+    schema: str = SCHEMA
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+
+    @classmethod
+    def failed(cls, config: dict, kind: str, message: str, **sections: Any) -> "Result":
+        return cls(config=config, status="failed", error={"kind": kind, "message": message}, **sections)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False, default=_jsonable)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Result":
+        if data.get("schema") != SCHEMA:
+            raise DlbenchError(f"not a dlbench result record of schema {SCHEMA}: schema={data.get('schema')!r}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: Path) -> "Result":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError, TypeError) as e:
+            raise DlbenchError(f"cannot read result {path}: {e}") from None
+
+    def filename(self) -> str:
+        c = self.config
+        stamp = self.created.replace(":", "").replace("-", "").split("+")[0]
+        return f"{c['backend']}-{c['model']}-{c['dataset']}-bs{c['batch_size']}-{stamp}-{self.id}.json"
+
+    def save(self, directory: Path) -> Path:
+        """Write atomically: a reader sees the whole record or none of it."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / self.filename()
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(self.to_json())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return path
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

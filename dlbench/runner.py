@@ -1,0 +1,30 @@
+"""Runs each benchmark in a fresh worker process, so a crash, an out-of-memory kill or a timeout
+becomes a recorded failed result instead of a lost one."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from dlbench import environment, registry
+from dlbench.config import RunConfig
+from dlbench.isolation import run_job
+from dlbench.result import Result
+
+
+def validate_names(config: RunConfig) -> None:
+    """Fail fast, in the parent, on names no plugin registered (imports no framework)."""
+    registry.get_model(config.model)
+    registry.get_dataset(config.dataset)
+    registry.get_backend(config.backend)
+
+
+def run(config: RunConfig, on_event: Callable[[dict], None] | None = None) -> Result:
+    """Run ``config`` in a worker; always returns a Result, a failed one with its reason."""
+    validate_names(config)
+    outcome = run_job("run", config.to_dict(), config.timeout, on_event)
+    if outcome.output is not None:
+        return Result.from_dict(outcome.output)
+    error = {k: outcome.error[k] for k in ("kind", "message")}
+    result = Result.failed(config.to_dict(), error["kind"], error["message"], environment=environment.machine())
+    result.error["stderr_tail"] = outcome.stderr_tail
+    return result

@@ -1,0 +1,54 @@
+"""Entry point of the isolated worker process: ``python -m dlbench.worker JOB INPUT.json OUTPUT.json``.
+
+JOB names a function ``job(payload: dict, progress) -> dict`` in :data:`JOBS`. Progress events go
+to the original stdout as JSON lines; anything the framework prints is sent to stderr so it
+cannot corrupt them. The job's output (or its error) is written atomically to OUTPUT.json.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+
+from dlbench.errors import DlbenchError
+
+JOBS = {"run": "dlbench.loop:run_job", "verify": "dlbench.verify:verify_job"}
+EXIT_INPUT_ERROR = 2
+EXIT_CRASH = 3
+
+
+def main(argv: list[str]) -> int:
+    job_name, input_path, output_path = argv
+    events = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    def progress(event: str, **fields) -> None:
+        events.write(json.dumps({"event": event, **fields}) + "\n")
+
+    def write(payload: dict) -> None:
+        tmp = output_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(payload, f)
+        os.replace(tmp, output_path)
+
+    try:
+        module, _, attr = JOBS[job_name].partition(":")
+        job = getattr(importlib.import_module(module), attr)
+        with open(input_path) as f:
+            write({"output": job(json.load(f), progress)})
+        return 0
+    except DlbenchError as e:
+        write({"error": {"kind": type(e).__name__, "message": str(e)}})
+        return EXIT_INPUT_ERROR
+    except Exception as e:
+        traceback.print_exc()
+        write({"error": {"kind": type(e).__name__, "message": str(e) or repr(e), "traceback": traceback.format_exc()}})
+        return EXIT_CRASH
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

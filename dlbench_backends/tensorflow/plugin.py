@@ -1,0 +1,18 @@
+"""Registers the TensorFlow backend without importing tensorflow."""
+
+from dlbench.hookspecs import hookimpl
+from dlbench.registry import BackendInfo
+
+
+@hookimpl
+def register_backends(register):
+    register(
+        BackendInfo(
+            name="tensorflow",
+            summary="TensorFlow 2 / Keras layers, tf.function steps (XLA with -o xla=true|false)",
+            factory="dlbench_backends.tensorflow.backend:TensorFlowBackend",
+            requires=("tensorflow",),
+            install_hint="pip install 'dlbench[tensorflow]'",
+            aliases=("tf",),
+        )
+    )

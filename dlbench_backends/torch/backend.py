@@ -1,0 +1,139 @@
+"""The PyTorch backend: eager by default, optionally torch.compile; CUDA when --device gpu."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dlbench.backend import Backend, Option
+from dlbench.environment import cpu_model
+from dlbench.errors import ConfigError
+from dlbench.graph import Graph
+from dlbench.optim import OptimizerSpec
+from dlbench_backends.torch import model as graph_model
+from dlbench_backends.torch.optim import make_optimizer
+
+
+@dataclass
+class TorchModel:
+    module: torch.nn.Module
+    graph: Graph | None  # None for a plugin's hand-written native model
+    forward: Any = None  # the (possibly compiled) callable used by the steps
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    options = {
+        "compile": Option(False, "wrap the model in torch.compile (inductor)", (True, False)),
+        "tf32": Option(False, "allow TF32 matmuls and convolutions on NVIDIA GPUs", (True, False)),
+    }
+
+    def __init__(self, device: str = "cpu", options=None):
+        super().__init__(device, options)
+        if device == "gpu":
+            if not torch.cuda.is_available():
+                raise ConfigError("torch: --device gpu but no CUDA device is visible to PyTorch")
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = self.settings["tf32"]
+            torch.backends.cudnn.allow_tf32 = self.settings["tf32"]
+        self.torch_device = torch.device("cuda" if device == "gpu" else "cpu")
+
+    def environment(self) -> dict:
+        env = {
+            "framework": "torch",
+            "torch": torch.__version__,
+            "device_name": cpu_model(),
+            "threads": torch.get_num_threads(),
+            "interop_threads": torch.get_num_interop_threads(),
+            "precision": "float32",
+        }
+        if self.device == "gpu":
+            env.update(device_name=torch.cuda.get_device_name(), cuda=torch.version.cuda,
+                       cudnn=torch.backends.cudnn.version(), cudnn_benchmark=True)
+        return env
+
+    # -- the model -------------------------------------------------------------------------
+    def _wrap(self, module: torch.nn.Module, graph: Graph | None) -> TorchModel:
+        module = module.to(self.torch_device)
+        forward = torch.compile(module) if self.settings["compile"] else module
+        if self.device == "gpu":
+            torch.cuda.reset_peak_memory_stats()
+        return TorchModel(module, graph, forward)
+
+    def build(self, graph: Graph, weights) -> TorchModel:
+        module = graph_model.build_module(graph)
+        graph_model.load_weights(module, graph, weights)
+        return self._wrap(module, graph)
+
+    def build_native(self, factory, input_shape, num_classes, seed) -> TorchModel:
+        torch.manual_seed(seed)
+        return self._wrap(factory(input_shape, num_classes), None)
+
+    def export_weights(self, model: TorchModel) -> dict[str, np.ndarray]:
+        if model.graph is None:
+            return {k: v.detach().cpu().numpy() for k, v in model.module.state_dict().items()}
+        return graph_model.export_weights(model.module, model.graph)
+
+    def count_params(self, model: TorchModel) -> tuple[int, int]:
+        trainable = sum(p.numel() for p in model.module.parameters() if p.requires_grad)
+        frozen = sum(p.numel() for p in model.module.parameters() if not p.requires_grad)
+        buffers = sum(b.numel() for name, b in model.module.named_buffers() if not name.endswith("num_batches_tracked"))
+        return trainable, frozen + buffers
+
+    # -- data and steps --------------------------------------------------------------------
+    def to_device(self, x: np.ndarray, y: np.ndarray | None = None):
+        xt = torch.from_numpy(x)
+        if xt.ndim == 4:
+            xt = xt.permute(0, 3, 1, 2)  # NHWC -> NCHW
+        xt = xt.contiguous().to(self.torch_device)
+        return xt, (None if y is None else torch.from_numpy(y).to(self.torch_device))
+
+    def train_step(self, model: TorchModel, optimizer: OptimizerSpec, seed: int):
+        torch.manual_seed(seed)  # dropout masks
+        opt = make_optimizer(optimizer, model.module.parameters())
+        module, forward = model.module, model.forward
+
+        def step(x, y):
+            if not module.training:
+                module.train()
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(forward(x), y)
+            loss.backward()
+            opt.step()
+            return loss.detach()
+
+        return step
+
+    def eval_step(self, model: TorchModel):
+        module, forward = model.module, model.forward
+
+        @torch.inference_mode()
+        def step(x):
+            if module.training:
+                module.eval()
+            return forward(x)
+
+        return step
+
+    def sync(self, value) -> None:
+        if self.device == "gpu":
+            torch.cuda.synchronize()
+
+    def to_numpy(self, value) -> np.ndarray:
+        return value.detach().cpu().numpy()
+
+    # -- probes ----------------------------------------------------------------------------
+    def peak_device_memory(self) -> int | None:
+        return torch.cuda.max_memory_allocated() if self.device == "gpu" else None
+
+    def train_step_flops(self, model: TorchModel, optimizer: OptimizerSpec, x, y):
+        from torch.utils.flop_counter import FlopCounterMode
+
+        step = self.train_step(model, optimizer, seed=0)
+        with FlopCounterMode(display=False) as counter:
+            step(x, y)
+        return float(counter.get_total_flops()), "torch.utils.flop_counter: one executed step (conv/matmul, fwd+bwd)"

@@ -1,0 +1,132 @@
+"""Graph -> torch.nn.Module, and canonical weights in and out.
+
+PyTorch is channels-first: conv kernels are OIHW (canonical HWIO), dense kernels (out, in), and
+Flatten visits (C, H, W), so a Dense fed by a Flatten has its kernel's rows permuted from the
+canonical channels-last order.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlbench.graph import (
+    INPUT, Activation, Add, AvgPool2d, BatchNorm, Concat, Conv2d, Dense, Dropout, Flatten,
+    GlobalAvgPool2d, Graph, MaxPool2d, Node,
+)
+
+_ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+
+
+class AddModule(nn.Module):
+    def forward(self, a, b):
+        return a + b
+
+
+class ConcatModule(nn.Module):
+    def forward(self, a, b):
+        return torch.cat([a, b], dim=1)
+
+
+def _module(layer, in_shape) -> nn.Module:
+    if isinstance(layer, Conv2d):
+        return nn.Conv2d(in_shape[2], layer.filters, layer.kernel_size, layer.stride, layer.padding,
+                         groups=layer.groups, bias=layer.use_bias)
+    if isinstance(layer, Dense):
+        return nn.Linear(in_shape[0], layer.units, bias=layer.use_bias)
+    if isinstance(layer, MaxPool2d):
+        return nn.MaxPool2d(layer.pool_size, layer.stride, layer.padding)
+    if isinstance(layer, AvgPool2d):
+        return nn.AvgPool2d(layer.pool_size, layer.stride)
+    if isinstance(layer, GlobalAvgPool2d):
+        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    if isinstance(layer, BatchNorm):
+        cls = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
+        return cls(in_shape[-1], eps=layer.eps, momentum=1.0 - layer.momentum)
+    if isinstance(layer, Dropout):
+        return nn.Dropout(layer.rate)
+    if isinstance(layer, Flatten):
+        return nn.Flatten()
+    if isinstance(layer, Activation):
+        return nn.Softmax(dim=1) if layer.fn == "softmax" else _ACTIVATIONS[layer.fn]()
+    if isinstance(layer, Add):
+        return AddModule()
+    if isinstance(layer, Concat):
+        return ConcatModule()
+    raise NotImplementedError(f"torch backend cannot build layer {type(layer).__name__}")
+
+
+class GraphModule(nn.Module):
+    """Runs a non-sequential graph (residual Add, Concat) node by node."""
+
+    def __init__(self, graph: Graph, layers: dict[str, nn.Module]):
+        super().__init__()
+        self.layers = nn.ModuleDict(layers)
+        self.plan = [(n.name, n.inputs) for n in graph.nodes]
+
+    def forward(self, x):
+        values = {INPUT: x}
+        for name, inputs in self.plan:
+            values[name] = self.layers[name](*(values[i] for i in inputs))
+        return values[name]
+
+
+def build_module(graph: Graph) -> nn.Module:
+    layers = {n.name: _module(n.layer, graph.input_shapes(n)[0]) for n in graph.nodes}
+    return nn.Sequential(OrderedDict(layers)) if graph.is_sequential else GraphModule(graph, layers)
+
+
+def _modules(model: nn.Module, graph: Graph) -> dict[str, nn.Module]:
+    return dict(model.layers) if isinstance(model, GraphModule) else dict(model.named_children())
+
+
+_BN = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_var": "running_var"}
+
+
+def _to_torch(graph: Graph, node: Node, pname: str, value: np.ndarray) -> np.ndarray:
+    if pname != "kernel":
+        return value
+    if isinstance(node.layer, Conv2d):
+        return value.transpose(3, 2, 0, 1)  # HWIO -> OIHW
+    if (src := graph.flatten_source(node)) is not None:
+        h, w, c = src
+        return value.reshape(h, w, c, -1).transpose(3, 2, 0, 1).reshape(value.shape[1], -1)
+    return value.T
+
+
+def _from_torch(graph: Graph, node: Node, pname: str, value: np.ndarray) -> np.ndarray:
+    if pname != "kernel":
+        return value
+    if isinstance(node.layer, Conv2d):
+        return value.transpose(2, 3, 1, 0)  # OIHW -> HWIO
+    if (src := graph.flatten_source(node)) is not None:
+        h, w, c = src
+        return value.reshape(-1, c, h, w).transpose(2, 3, 1, 0).reshape(h * w * c, -1)
+    return value.T
+
+
+def _tensor(module: nn.Module, node: Node, pname: str) -> torch.Tensor:
+    return getattr(module, _BN[pname] if isinstance(node.layer, BatchNorm) else {"kernel": "weight"}.get(pname, pname))
+
+
+@torch.no_grad()
+def load_weights(model: nn.Module, graph: Graph, weights) -> None:
+    modules = _modules(model, graph)
+    for node in graph.nodes:
+        for pname in node.layer.params(*graph.input_shapes(node)):
+            t = _tensor(modules[node.name], node, pname)
+            t.copy_(torch.from_numpy(np.ascontiguousarray(_to_torch(graph, node, pname, weights[f"{node.name}.{pname}"]))))
+
+
+@torch.no_grad()
+def export_weights(model: nn.Module, graph: Graph) -> dict[str, np.ndarray]:
+    modules = _modules(model, graph)
+    out = {}
+    for node in graph.nodes:
+        for pname in node.layer.params(*graph.input_shapes(node)):
+            value = _tensor(modules[node.name], node, pname).detach().cpu().numpy()
+            out[f"{node.name}.{pname}"] = np.ascontiguousarray(_from_torch(graph, node, pname, value))
+    return out

@@ -1,0 +1,18 @@
+"""Registers the PyTorch backend without importing torch."""
+
+from dlbench.hookspecs import hookimpl
+from dlbench.registry import BackendInfo
+
+
+@hookimpl
+def register_backends(register):
+    register(
+        BackendInfo(
+            name="torch",
+            summary="PyTorch, eager by default (torch.compile with -o compile=true)",
+            factory="dlbench_backends.torch.backend:TorchBackend",
+            requires=("torch",),
+            install_hint="pip install 'dlbench[torch]'",
+            aliases=("pytorch",),
+        )
+    )

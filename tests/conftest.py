@@ -1,0 +1,61 @@
+import gzip
+import os
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dlbench.plugins import pm
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_PLUGINS = ("tests.plugins.numpy_backend", "tests.plugins.tiny_model")
+
+
+@pytest.fixture
+def test_plugins(monkeypatch):
+    """Registers the throwaway backend and model plugins here and in worker processes; unregisters after."""
+    import importlib
+
+    monkeypatch.setenv("DLBENCH_PLUGINS", ",".join(TEST_PLUGINS))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    modules = [importlib.import_module(name) for name in TEST_PLUGINS]
+    for name, module in zip(TEST_PLUGINS, modules):
+        if not pm.is_registered(module):
+            pm.register(module, name=name)
+    yield
+    for module in modules:
+        pm.unregister(module)
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    codes = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}
+    header = bytes([0, 0, codes[array.dtype], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.tobytes()
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path
+
+
+@pytest.fixture
+def mnist_dir(tmp_path):
+    """A small MNIST-format dataset: class c images are bright in row band c (learnable)."""
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 600), ("t10k", 200)):
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        x = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
+        for i, c in enumerate(y):
+            x[i, 2 + 2 * c : 4 + 2 * c] = 255
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", x)
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", y)  # one uncompressed, to cover both
+    return tmp_path
+
+
+def has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+requires_torch = pytest.mark.skipif(not has("torch"), reason="torch is not installed")
+python = sys.executable
