@@ -63,11 +63,13 @@ def _options(pairs: tuple[str, ...]) -> dict:
 @click.option("--download", is_flag=True, help="Download missing dataset files (checksum-verified).")
 @click.option("--output", default="results", show_default=True, type=click.Path(file_okay=False), help="Where result records go.")
 @click.option("--timeout", default=None, type=float, help="Kill the run after this many seconds (recorded as failed).")
+@click.option("--augment", default="none", show_default=True, help="Training augmentation, e.g. crop4,flip.")
+@click.option("--prefetch", default=None, type=int, help="Batches prepared ahead in a thread [default: 2 on gpu, 0 on cpu].")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Backend setting, e.g. compile=true, xla=false.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result record as JSON on stdout, nothing else.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def run(backend, model, dataset, batch_size, epochs, steps, warmup, optimizer, lr, seed, device, data_dir, download,
-        output, timeout, options, as_json, quiet):
+        output, timeout, augment, prefetch, options, as_json, quiet):
     """Train MODEL on BACKEND in an isolated process and record what it measured."""
     from dlbench import runner, summary
     from dlbench.config import RunConfig
@@ -79,7 +81,7 @@ def run(backend, model, dataset, batch_size, epochs, steps, warmup, optimizer, l
         config = RunConfig(
             backend=registry.get_backend(backend).name, model=model, dataset=dataset, batch_size=batch_size,
             epochs=epochs, steps=steps, warmup=warmup, optimizer=optimizer, lr=lr, seed=seed, device=device,
-            data_dir=data_dir, download=download, timeout=timeout, backend_options=_options(options),
+            data_dir=data_dir, download=download, timeout=timeout, augment=augment, prefetch=prefetch, backend_options=_options(options),
         )
     except DlbenchError as e:
         raise click.UsageError(str(e)) from None
@@ -164,6 +166,12 @@ def list_(what):
     if what in (None, "datasets"):
         rows = [(d.name, d.summary) for d in registry.datasets().values()]
         click.echo(tabulate(sorted(rows), ["dataset", "summary"]))
+
+
+from dlbench.analysis_cli import compare, report, sweep  # noqa: E402
+
+for _command in (sweep, report, compare):
+    cli.add_command(_command)
 
 
 def main():

@@ -29,6 +29,8 @@ class RunConfig:
     data_dir: str | None = None
     download: bool = False
     timeout: float | None = None
+    augment: str = "none"
+    prefetch: int | None = None
     backend_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -48,9 +50,23 @@ class RunConfig:
         if self.timeout is not None and not self.timeout > 0:
             raise ConfigError(f"timeout must be positive seconds, got {self.timeout}")
 
+        if self.prefetch is not None and (not isinstance(self.prefetch, int) or self.prefetch < 0):
+            raise ConfigError(f"prefetch must be a non-negative number of batches, got {self.prefetch!r}")
+        from dlbench.data.augment import Augment
+
+        Augment.parse(self.augment)
+
     @property
     def learning_rate(self) -> float:
         return DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
+
+    @property
+    def prefetch_depth(self) -> int:
+        """Batches prepared ahead in a background thread: 2 on a GPU; none on the CPU, where the
+        thread would compete with the timed step for the same cores."""
+        if self.prefetch is not None:
+            return self.prefetch
+        return 2 if self.device == "gpu" else 0
 
     def to_dict(self) -> dict:
         return asdict(self)

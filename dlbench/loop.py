@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -10,8 +12,10 @@ import numpy as np
 
 from dlbench import environment, metrics, registry
 from dlbench.config import RunConfig
+from dlbench.data.augment import Augment
 from dlbench.data.batching import eval_batches, steps_per_epoch, train_batches
 from dlbench.data.dataset import Dataset, DatasetRequest
+from dlbench.data.prefetch import prefetch
 from dlbench.data.transforms import Adapter
 from dlbench.errors import ConfigError
 from dlbench.graph import Graph, init_weights
@@ -25,11 +29,19 @@ def _noop(event: str, **fields: Any) -> None:
     pass
 
 
-def prepare(config: RunConfig, progress: Progress = _noop, exact: bool = False) -> tuple[Dataset, Graph | None, Any, Any]:
-    """Dataset, graph (None for a native model), backend and model, with canonical weights loaded.
+@dataclass
+class Prepared:
+    """Everything a run needs, built in the worker: data, declaration, backend, model with weights."""
 
-    ``exact`` turns dropout off, for cross-backend comparisons.
-    """
+    dataset: Dataset
+    graph: Graph | None  # None for a plugin's hand-written native model
+    backend: Any
+    model: Any
+    adapt: Adapter
+
+
+def prepare(config: RunConfig, progress: Progress = _noop, exact: bool = False) -> Prepared:
+    """Load the data and build the model with canonical weights; ``exact`` turns dropout off."""
     model_info = registry.get_model(config.model)
     dataset_info = registry.get_dataset(config.dataset)
     backend_cls = registry.get_backend(config.backend).load()
@@ -44,29 +56,26 @@ def prepare(config: RunConfig, progress: Progress = _noop, exact: bool = False) 
     )
     dataset = dataset_info.load(request)
     input_shape = model_info.input_shape or dataset.input_shape
+    adapt = Adapter(dataset.input_shape, input_shape, dataset.scale)
 
     progress("phase", name="building model")
     backend = backend_cls(device=config.device, options=config.backend_options)
-    if model_info.build is not None and config.backend not in model_info.native:
-        graph = model_info.build(input_shape, dataset.num_classes)
-        graph = graph.without_dropout() if exact else graph
-        model = backend.build(graph, init_weights(graph, config.seed))
-    elif backend.name in model_info.native:
+    if backend.name in model_info.native:
         module, _, attr = model_info.native[backend.name].partition(":")
-        factory = getattr(__import__(module, fromlist=[attr]), attr)
-        graph, model = None, backend.build_native(factory, input_shape, dataset.num_classes, config.seed)
-    else:
+        factory = getattr(importlib.import_module(module), attr)
+        return Prepared(dataset, None, backend, backend.build_native(factory, input_shape, dataset.num_classes, config.seed), adapt)
+    if model_info.build is None:
         raise ConfigError(f"model {config.model!r} has no declaration and no native {backend.name} version; "
-                          f"it supports: {', '.join(model_info.native)}")
-    return dataset, graph, backend, model
+                          f"it runs on: {', '.join(model_info.native)}")
+    graph = model_info.build(input_shape, dataset.num_classes)
+    graph = graph.without_dropout() if exact else graph
+    return Prepared(dataset, graph, backend, backend.build(graph, init_weights(graph, config.seed)), adapt)
 
 
 def run(config: RunConfig, progress: Progress = _noop) -> Result:
     wall_start = time.perf_counter()
-    dataset, graph, backend, model = prepare(config, progress)
-    model_info = registry.get_model(config.model)
-    input_shape = model_info.input_shape or dataset.input_shape
-    adapt = Adapter(dataset.input_shape, input_shape, dataset.scale)
+    p = prepare(config, progress)
+    dataset, graph, backend, model, adapt = p.dataset, p.graph, p.backend, p.model, p.adapt
 
     per_epoch = steps_per_epoch(len(dataset.train), config.batch_size)
     if per_epoch == 0:
@@ -80,7 +89,9 @@ def run(config: RunConfig, progress: Progress = _noop) -> Result:
     step = backend.train_step(model, optimizer, config.seed)
     timer = metrics.StepTimer(config.warmup)
     losses: list[float] = []
-    batches = train_batches(dataset.train, config.batch_size, config.seed, adapt)
+    batches = train_batches(dataset.train, config.batch_size, config.seed, adapt, Augment.parse(config.augment))
+    if config.prefetch_depth:
+        batches = prefetch(batches, config.prefetch_depth)
     progress("phase", name="training", total=total)
     for i in range(total):
         epoch, x, y = next(batches)
@@ -120,7 +131,7 @@ def run(config: RunConfig, progress: Progress = _noop) -> Result:
         backend={"name": backend.name, "device": config.device, "settings": dict(backend.settings)},
         model={
             "name": config.model,
-            "input_shape": list(input_shape),
+            "input_shape": list(adapt.target),
             "num_classes": dataset.num_classes,
             "params_trainable": trainable,
             "params_non_trainable": non_trainable,
@@ -130,10 +141,11 @@ def run(config: RunConfig, progress: Progress = _noop) -> Result:
         dataset={
             "name": dataset.name, "real": dataset.real, "source": dataset.source,
             "train_size": len(dataset.train), "test_size": len(dataset.test) if dataset.test is not None else 0,
-            "native_shape": list(dataset.input_shape), "transforms": adapt.steps,
+            "native_shape": list(dataset.input_shape), "transforms": adapt.steps, "augment": config.augment,
         },
         timing={
             "steps_total": total, "steps_timed": len(timer.times), "warmup_steps": config.warmup,
+            "prefetch_batches": config.prefetch_depth,
             "epochs_run": round(total / per_epoch, 3),
             "step_time_s": stats,
             "step_times_s": timer.times,

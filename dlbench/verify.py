@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlbench.config import RunConfig
+from dlbench.errors import ConfigError
 from dlbench.isolation import run_job
 
 
@@ -28,12 +29,13 @@ def verify_job(payload: dict, progress) -> dict:
     """Worker side, one backend: logits before and after training, and the loss curve."""
     from dlbench import loop
     from dlbench.data.batching import eval_batches, train_batches
-    from dlbench.data.transforms import Adapter
     from dlbench.optim import OptimizerSpec
 
     config = RunConfig.from_dict(payload)
-    dataset, graph, backend, model = loop.prepare(config, progress, exact=True)
-    adapt = Adapter(dataset.input_shape, graph.input_shape, dataset.scale)
+    p = loop.prepare(config, progress, exact=True)
+    dataset, graph, backend, model, adapt = p.dataset, p.graph, p.backend, p.model, p.adapt
+    if graph is None:
+        raise ConfigError(f"model {config.model!r} is hand-written for one backend; verify needs a declared model")
     probe, _, _ = next(eval_batches(dataset.train, config.batch_size, adapt))
     evaluate = backend.eval_step(model)
     before = backend.to_numpy(evaluate(backend.to_device(probe)[0]))

@@ -4,7 +4,9 @@ import os
 import numpy as np
 import pytest
 
-from dlbench.data import mnist
+from dlbench.data import cifar, imagefolder, mnist
+from dlbench.data.augment import Augment
+from dlbench.data.prefetch import prefetch
 from dlbench.data.batching import eval_batches, train_batches
 from dlbench.data.builtin import digits, synthetic
 from dlbench.data.dataset import DatasetRequest, Split
@@ -157,3 +159,116 @@ def test_eval_batches_pad_the_last_one():
     batches = list(eval_batches(split, 4, lambda x: x))
     assert [(len(x), valid) for x, _, valid in batches] == [(4, 4), (4, 1)]
     assert batches[1][0][1:].sum() == 0
+
+
+def test_augmentation_is_seeded_and_keeps_shapes():
+    x = np.random.default_rng(0).random((8, 6, 6, 3)).astype(np.float32)
+    aug = Augment.parse("crop2,flip")
+    a, b = aug(x, np.random.default_rng(1)), aug(x, np.random.default_rng(1))
+    assert a.shape == x.shape and np.array_equal(a, b) and not np.array_equal(a, x)
+    assert not Augment.parse("none")
+
+
+def test_flip_mirrors_exactly_the_chosen_images():
+    x = np.arange(4 * 2 * 3, dtype=np.float32).reshape(4, 2, 3, 1)
+    out = Augment(flip=True)(x, np.random.default_rng(0))
+    mirrored = [np.array_equal(out[i], x[i, :, ::-1]) for i in range(4)]
+    kept = [np.array_equal(out[i], x[i]) for i in range(4)]
+    assert all(m != k for m, k in zip(mirrored, kept)) and any(mirrored) and any(kept)
+
+
+def test_unknown_augmentation_lists_what_is_accepted():
+    with pytest.raises(ConfigError, match="unknown augmentation 'rotate'; accepted: 'none', or"):
+        Augment.parse("crop4,rotate")
+
+
+def test_prefetch_preserves_order_and_errors():
+    assert list(prefetch(iter(range(50)), 3)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise DataError("disk on fire")
+
+    it = prefetch(broken())
+    assert next(it) == 1
+    with pytest.raises(DataError, match="disk on fire"):
+        next(it)
+
+
+def write_cifar(path, labels, label_bytes=1, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = [bytes([0] * (label_bytes - 1) + [int(l)]) + rng.integers(0, 256, 3072, dtype=np.uint8).tobytes() for l in labels]
+    path.write_bytes(b"".join(rows))
+    return path
+
+
+def test_cifar10_reads_the_official_binary_layout(tmp_path):
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    for i in range(1, 6):
+        write_cifar(folder / f"data_batch_{i}.bin", [i % 10, 3], seed=i)
+    write_cifar(folder / "test_batch.bin", [7])
+    # a red-only pixel at (0, 1) of the test image: bytes are planar R, G, B
+    raw = bytearray((folder / "test_batch.bin").read_bytes())
+    raw[1:3073] = bytes(3072)
+    raw[1 + 1] = 255
+    (folder / "test_batch.bin").write_bytes(bytes(raw))
+    ds = cifar.load(cifar.CIFAR10, DatasetRequest(data_dir=tmp_path))
+    assert (len(ds.train), len(ds.test), ds.input_shape, ds.num_classes) == (10, 1, (32, 32, 3), 10)
+    assert ds.test.y.tolist() == [7] and ds.train.y[:2].tolist() == [1, 3]
+    assert ds.test.x[0, 0, 1].tolist() == [255, 0, 0] and ds.test.x[0].sum() == 255
+
+
+def test_cifar100_uses_the_fine_label(tmp_path):
+    write_cifar(tmp_path / "train.bin", [42, 99], label_bytes=2)
+    write_cifar(tmp_path / "test.bin", [5], label_bytes=2)
+    ds = cifar.load(cifar.CIFAR100, DatasetRequest(data_dir=tmp_path))
+    assert ds.train.y.tolist() == [42, 99] and ds.num_classes == 100
+
+
+def test_cifar_rejects_corrupt_and_mismatched_files(tmp_path):
+    cifar100_file = write_cifar(tmp_path / "x.bin", [1, 2, 3], label_bytes=2)
+    with pytest.raises(DataError, match="not a cifar10 binary file.*looks like cifar100"):
+        cifar.read_records(cifar100_file, cifar.CIFAR10)
+    truncated = tmp_path / "t.bin"
+    truncated.write_bytes(write_cifar(tmp_path / "y.bin", [1]).read_bytes()[:-10])
+    with pytest.raises(DataError, match="not a whole number of 3073-byte records"):
+        cifar.read_records(truncated, cifar.CIFAR10)
+    bad_label = write_cifar(tmp_path / "z.bin", [12])
+    with pytest.raises(DataError, match="label 12 is out of range for cifar10"):
+        cifar.read_records(bad_label, cifar.CIFAR10)
+
+
+def test_cifar_never_unpickles():
+    import inspect
+
+    assert "pickle" not in inspect.getsource(cifar).replace("never pickle", "")
+
+
+def test_cifar_missing_files_say_where_to_get_them(tmp_path):
+    with pytest.raises(DataError, match="cifar-10-binary.tar.gz.*--download"):
+        cifar.load(cifar.CIFAR10, DatasetRequest(data_dir=tmp_path))
+
+
+def test_imagefolder_decodes_lazily_at_the_model_size(tmp_path):
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for cls, color in (("cat", (255, 0, 0)), ("dog", (0, 0, 255))):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(3):
+                Image.new("RGB", (40 + i, 30), color).save(tmp_path / split / cls / f"{i}.{'png' if i else 'jpg'}")
+    ds = imagefolder.load(DatasetRequest(model_input_shape=(16, 16, 3), data_dir=tmp_path))
+    assert (len(ds.train), len(ds.test), ds.num_classes, ds.input_shape) == (6, 6, 2, (16, 16, 3))
+    batch = ds.train.x[np.array([0, 5])]
+    assert batch.shape == (2, 16, 16, 3) and batch.dtype == np.uint8
+    assert batch[0, ..., 0].min() > 200 and batch[1, ..., 2].min() > 200  # cat red, dog blue
+    assert ds.train.y.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_imagefolder_errors_are_clear(tmp_path):
+    with pytest.raises(DataError, match="needs --data-dir"):
+        imagefolder.load(DatasetRequest())
+    (tmp_path / "empty_class").mkdir()
+    with pytest.raises(DataError, match="no images"):
+        imagefolder.load(DatasetRequest(data_dir=tmp_path))

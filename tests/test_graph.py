@@ -4,8 +4,7 @@ import pytest
 from dlbench import registry
 from dlbench.errors import ConfigError
 from dlbench.graph import (
-    Activation, Add, BatchNorm, Concat, Conv2d, Dense, Dropout, Flatten, GlobalAvgPool2d, GraphBuilder, MaxPool2d,
-    init_weights, sequential,
+    Activation, Add, BatchNorm, Concat, Conv2d, Dense, Dropout, Flatten, GlobalAvgPool2d, GraphBuilder, init_weights, sequential,
 )
 
 # Published figures: parameters (trainable, non-trainable) and forward MACs per sample.
@@ -14,6 +13,12 @@ PUBLISHED = {
     "mlp": ((28, 28, 1), 10, (407_050, 0), 406_528),
     "lenet5": ((28, 28, 1), 10, (61_706, 0), 416_520),
     "alexnet": ((224, 224, 3), 1000, (61_100_840, 0), 714_188_480),
+    "alvinn": ((30, 32, 1), 30, (3_994, 0), 3_960),
+    "shallow_vgg": ((28, 28, 1), 10, (1_677_674, 1_408), 19_899_904),  # Keras: 1,679,082 in all
+    "vgg16": ((224, 224, 3), 1000, (138_357_544, 0), 15_470_264_320),  # 15.47 GMACs
+    "resnet50": ((224, 224, 3), 1000, (25_557_032, 53_120), 4_089_184_256),  # 4.09 GMACs
+    "mobilenet_v2": ((224, 224, 3), 1000, (3_504_872, 34_112), 300_774_272),  # 0.30 GMACs
+    "lstm": ((28, 28, 1), 10, (81_674, 0), 28 * 4 * 128 * (28 + 128) + 128 * 10),
 }
 
 
@@ -23,6 +28,29 @@ def test_parameter_and_mac_counts_match_published_figures(name):
     graph = registry.get_model(name).build(shape, classes)
     assert graph.count_params() == params
     assert graph.macs() == macs
+
+
+def test_resnet50_uses_the_v1_5_layout():
+    graph = registry.get_model("resnet50").build((224, 224, 3), 1000)
+    strided = [n.name for n in graph.nodes if getattr(n.layer, "stride", 1) == 2 and n.layer.kind == "conv"]
+    kernels = {n.name: n.layer.kernel_size for n in graph.nodes if n.layer.kind == "conv"}
+    # stride 2 on conv1 (7x7), then per stage on the 3x3 conv and on the 1x1 projection shortcut
+    assert [kernels[n] for n in strided] == [7, 3, 1, 3, 1, 3, 1]
+    assert all(not n.layer.use_bias for n in graph.nodes if n.layer.kind == "conv")
+
+
+def test_mobilenet_v2_has_depthwise_convolutions():
+    graph = registry.get_model("mobilenet_v2").build((224, 224, 3), 1000)
+    depthwise = [n for n in graph.nodes if n.layer.kind == "conv" and n.layer.groups > 1]
+    assert len(depthwise) == 17
+    assert all(n.layer.groups == graph.input_shapes(n)[0][2] == n.layer.filters for n in depthwise)
+
+
+def test_lstm_reads_an_image_row_by_row():
+    graph = registry.get_model("lstm").build((28, 28, 1), 10)
+    assert graph.shapes["reshape1"] == (28, 28) and graph.shapes["lstm1"] == (128,)
+    bias = init_weights(graph, 0)["lstm1.bias"]
+    assert bias.tolist() == [0.0] * 128 + [1.0] * 128 + [0.0] * 256  # forget gate starts open
 
 
 def test_shapes_are_inferred_channels_last():

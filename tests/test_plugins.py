@@ -23,7 +23,8 @@ def test_glob_patterns_and_aliases():
 def test_unknown_names_list_the_known_ones():
     with pytest.raises(UnknownNameError) as err:
         registry.get_model("resnet9000")
-    assert str(err.value) == "unknown model 'resnet9000'; choose one of: alexnet, lenet5, mlp, perceptron"
+    assert str(err.value).startswith("unknown model 'resnet9000'; choose one of: alexnet, ")
+    assert all(name in str(err.value) for name in ("lenet5", "mlp", "perceptron"))
 
 
 def test_throwaway_plugins_register_and_unregister(test_plugins):
@@ -77,6 +78,6 @@ def test_a_backend_whose_framework_is_missing_says_how_to_install_it():
 def test_example_third_party_plugin_is_installed_and_works():
     pytest.importorskip("dlbench_example_plugin", reason="plugins/dlbench-example-plugin is not installed")
     assert "example_plugin" in {name for name, _ in pm.list_name_plugin()}
-    info = registry.get_model("rosenblatt_mlp")
+    info = registry.get_model("backprop_mlp")
     graph = info.build((28, 28, 1), 10)
     assert graph.count_params()[0] > 0

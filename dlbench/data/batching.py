@@ -6,14 +6,16 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from dlbench.data.augment import Augment
 from dlbench.data.dataset import Split
 from dlbench.errors import ConfigError
 
 
 def train_batches(
-    split: Split, batch_size: int, seed: int, adapt: Callable[[np.ndarray], np.ndarray]
+    split: Split, batch_size: int, seed: int, adapt: Callable[[np.ndarray], np.ndarray], augment: Augment = Augment()
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Endless (epoch, x, y) training batches: a fresh permutation each epoch from ``(seed, epoch)``.
+    """Endless (epoch, x, y) training batches: a fresh permutation each epoch from ``(seed, epoch)``,
+    augmentation drawn from ``(seed, epoch, batch)``.
 
     The last incomplete batch of an epoch is dropped so that every step has the same shape
     (compiled steps would otherwise recompile).
@@ -26,7 +28,10 @@ def train_batches(
         order = np.random.default_rng([seed, epoch]).permutation(n)
         for start in range(0, n - batch_size + 1, batch_size):
             idx = np.sort(order[start : start + batch_size])  # sorted gathers are faster; order within a batch is irrelevant
-            yield epoch, adapt(split.x[idx]), split.y[idx].astype(np.int64)
+            x = adapt(split.x[idx])
+            if augment:
+                x = augment(x, np.random.default_rng([seed, epoch, start]))
+            yield epoch, x, split.y[idx].astype(np.int64)
         epoch += 1
 
 

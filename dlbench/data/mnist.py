@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from dlbench.data.dataset import Dataset, DatasetRequest, Split
+from dlbench.data.download import cache_dir, fetch
 from dlbench.data.idx import read_idx
 from dlbench.errors import DataError
 
@@ -49,11 +45,6 @@ FASHION_MNIST = IdxSource(
 )
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("DLBENCH_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "dlbench")
-    return Path(base).expanduser()
-
-
 def _find(folder: Path, stem: str) -> Path | None:
     for name in (stem + ".gz", stem):
         if (folder / name).is_file():
@@ -67,34 +58,10 @@ def candidate_dirs(src: IdxSource, data_dir: Path | None) -> list[Path]:
     return [SYSTEM_DIR / src.name, cache_dir() / src.name]
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def download(src: IdxSource, dest: Path) -> None:
     """Fetch the four canonical .gz files into ``dest``, each verified before it is kept."""
-    dest.mkdir(parents=True, exist_ok=True)
     for stem, md5 in src.md5.items():
-        target = dest / f"{stem}.gz"
-        if target.is_file() and _md5(target) == md5:
-            continue
-        url = src.url + f"{stem}.gz"
-        fd, tmp = tempfile.mkstemp(dir=dest, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-                shutil.copyfileobj(resp, out)
-            if (got := _md5(Path(tmp))) != md5:
-                raise DataError(f"checksum mismatch for {url}: md5 {got}, expected {md5}")
-            os.replace(tmp, target)
-        except OSError as e:
-            raise DataError(f"cannot download {url}: {e}") from None
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        fetch(src.url + f"{stem}.gz", dest / f"{stem}.gz", md5)
 
 
 def locate(src: IdxSource, data_dir: Path | None, allow_download: bool) -> dict[str, Path]:

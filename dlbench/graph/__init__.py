@@ -15,12 +15,14 @@ from dlbench.graph.layers import (
     Flatten,
     GlobalAvgPool2d,
     Layer,
+    LSTM,
     MaxPool2d,
     Param,
+    Reshape,
 )
 
 __all__ = [
     "ACTIVATIONS", "INITIALIZERS", "INPUT", "Activation", "Add", "AvgPool2d", "BatchNorm", "Concat",
-    "Conv2d", "Dense", "Dropout", "Flatten", "GlobalAvgPool2d", "Graph", "GraphBuilder", "Layer",
-    "MaxPool2d", "Node", "Param", "init_weights", "sequential",
+    "Conv2d", "Dense", "Dropout", "Flatten", "GlobalAvgPool2d", "Graph", "GraphBuilder", "Layer", "LSTM",
+    "MaxPool2d", "Node", "Param", "Reshape", "init_weights", "sequential",
 ]

@@ -36,6 +36,8 @@ INITIALIZERS = {
     # PyTorch's default for Linear and Conv weights and biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
     "torch_default": lambda fi, fo: _uniform(1.0 / np.sqrt(fi)),
     "normal_0.01": lambda fi, fo: _normal(0.01),
+    # Zero bias but 1 for the LSTM forget gate (Jozefowicz et al., 2015; Keras's unit_forget_bias).
+    "lstm_forget_one": lambda fi, fo: lambda rng, shape: np.repeat(np.array([0.0, 1.0, 0.0, 0.0]), shape[0] // 4),
 }
 
 

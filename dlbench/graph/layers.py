@@ -8,6 +8,8 @@ loads, converting where its framework differs):
 - ``Dense.kernel``: (in_features, units); when the input comes from ``Flatten`` of an (H, W, C)
   tensor, row ``(h * W + w) * C + c`` multiplies pixel (h, w) channel c (channels-last order)
 - ``bias``: (out,); ``BatchNorm``: ``gamma``, ``beta``, ``moving_mean``, ``moving_var`` of (C,)
+- ``LSTM``: ``kernel`` (F, 4U), ``recurrent_kernel`` (U, 4U), ``bias`` (4U,), gates in the order
+  input, forget, cell, output (PyTorch's and Keras's order); one bias, as Keras and Flax have
 
 MACs count the multiply-accumulates of weight layers (conv, dense) per sample, the convention
 behind the published figures (e.g. AlexNet's 714,188,480); pooling, activations and batch norm
@@ -215,6 +217,51 @@ class Activation(Layer):
     @property
     def kind(self) -> str:  # type: ignore[override]
         return self.fn
+
+
+@dataclass(frozen=True)
+class Reshape(Layer):
+    """Reshape in channels-last order, e.g. (28, 28, 1) -> (28, 28): an image read row by row."""
+
+    shape: tuple[int, ...]
+    kind: ClassVar[str] = "reshape"
+
+    def output_shape(self, x: Shape) -> Shape:
+        if math.prod(x) != math.prod(self.shape):
+            raise ConfigError(f"Reshape cannot turn {x} into {self.shape}")
+        return tuple(self.shape)
+
+
+@dataclass(frozen=True)
+class LSTM(Layer):
+    """Long short-term memory (Hochreiter and Schmidhuber, 1997) over a (T, F) sequence.
+
+    Returns the last hidden state (U,), or every step's (T, U) with ``return_sequences``.
+    MACs: 4U(F + U) per time step.
+    """
+
+    units: int
+    return_sequences: bool = False
+    kernel_init: str = "xavier_uniform"
+    recurrent_init: str = "xavier_uniform"
+    bias_init: str = "lstm_forget_one"
+    kind: ClassVar[str] = "lstm"
+
+    def output_shape(self, x: Shape) -> Shape:
+        if len(x) != 2:
+            raise ConfigError(f"LSTM needs a (T, F) sequence, got shape {x}; add Reshape first")
+        return (x[0], self.units) if self.return_sequences else (self.units,)
+
+    def params(self, x: Shape) -> dict[str, Param]:
+        f, u = x[1], self.units
+        return {
+            "kernel": Param((f, 4 * u), self.kernel_init, True, f, 4 * u),
+            "recurrent_kernel": Param((u, 4 * u), self.recurrent_init, True, u, 4 * u),
+            "bias": Param((4 * u,), self.bias_init, True, f, 4 * u),
+        }
+
+    def macs(self, x: Shape) -> int:
+        return x[0] * 4 * self.units * (x[1] + self.units)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from dlbench.graph import (
-    INPUT, Activation, Add, AvgPool2d, BatchNorm, Concat, Conv2d, Dense, Dropout, Flatten,
-    GlobalAvgPool2d, Graph, MaxPool2d, Node,
+    INPUT, LSTM, Activation, Add, AvgPool2d, BatchNorm, Concat, Conv2d, Dense, Dropout, Flatten,
+    GlobalAvgPool2d, Graph, MaxPool2d, Node, Reshape,
 )
 
 _ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -29,6 +29,34 @@ class AddModule(nn.Module):
 class ConcatModule(nn.Module):
     def forward(self, a, b):
         return torch.cat([a, b], dim=1)
+
+
+class ReshapeModule(nn.Module):
+    """Reshape in dlbench's channels-last order (images arrive here channels-first)."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        if x.ndim == 4:
+            x = x.permute(0, 2, 3, 1)
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class LSTMModule(nn.Module):
+    """nn.LSTM with dlbench's single bias: a constant-1 input column carries it inside weight_ih,
+    so the parameter count and the maths equal Keras's and Flax's (torch's own LSTM has two biases)."""
+
+    def __init__(self, features: int, units: int, return_sequences: bool):
+        super().__init__()
+        self.lstm = nn.LSTM(features + 1, units, bias=False, batch_first=True)
+        self.return_sequences = return_sequences
+
+    def forward(self, x):
+        ones = torch.ones(*x.shape[:2], 1, dtype=x.dtype, device=x.device)
+        out, _ = self.lstm(torch.cat([x, ones], dim=2))
+        return out if self.return_sequences else out[:, -1]
 
 
 def _module(layer, in_shape) -> nn.Module:
@@ -52,6 +80,12 @@ def _module(layer, in_shape) -> nn.Module:
         return nn.Flatten()
     if isinstance(layer, Activation):
         return nn.Softmax(dim=1) if layer.fn == "softmax" else _ACTIVATIONS[layer.fn]()
+    if isinstance(layer, Reshape):
+        if len(layer.shape) > 2:
+            raise NotImplementedError("torch backend: Reshape to images (rank 3) is not supported")
+        return ReshapeModule(layer.shape)
+    if isinstance(layer, LSTM):
+        return LSTMModule(in_shape[1], layer.units, layer.return_sequences)
     if isinstance(layer, Add):
         return AddModule()
     if isinstance(layer, Concat):
@@ -87,6 +121,8 @@ _BN = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving
 
 
 def _to_torch(graph: Graph, node: Node, pname: str, value: np.ndarray) -> np.ndarray:
+    if isinstance(node.layer, LSTM):
+        return value if pname == "bias" else value.T
     if pname != "kernel":
         return value
     if isinstance(node.layer, Conv2d):
@@ -98,6 +134,8 @@ def _to_torch(graph: Graph, node: Node, pname: str, value: np.ndarray) -> np.nda
 
 
 def _from_torch(graph: Graph, node: Node, pname: str, value: np.ndarray) -> np.ndarray:
+    if isinstance(node.layer, LSTM):
+        return value if pname == "bias" else value.T
     if pname != "kernel":
         return value
     if isinstance(node.layer, Conv2d):
@@ -109,6 +147,9 @@ def _from_torch(graph: Graph, node: Node, pname: str, value: np.ndarray) -> np.n
 
 
 def _tensor(module: nn.Module, node: Node, pname: str) -> torch.Tensor:
+    if isinstance(node.layer, LSTM):
+        w_ih = module.lstm.weight_ih_l0
+        return {"kernel": w_ih[:, :-1], "bias": w_ih[:, -1], "recurrent_kernel": module.lstm.weight_hh_l0}[pname]
     return getattr(module, _BN[pname] if isinstance(node.layer, BatchNorm) else {"kernel": "weight"}.get(pname, pname))
 
 

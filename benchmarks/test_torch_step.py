@@ -1,0 +1,78 @@
+"""dlbench's PyTorch train step against a minimal hand-written PyTorch loop, same model and batch.
+
+Run: pytest benchmarks/test_torch_step.py --benchmark-only
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+from dlbench import registry  # noqa: E402
+from dlbench.graph import init_weights  # noqa: E402
+from dlbench.optim import OptimizerSpec  # noqa: E402
+
+CASES = {"lenet5": 128, "alexnet": 16}
+ROUNDS = {"lenet5": 300, "alexnet": 20}
+
+
+def handwritten(name: str) -> nn.Module:
+    if name == "lenet5":
+        return nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.Tanh(), nn.AvgPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Flatten(),
+            nn.Linear(400, 120), nn.Tanh(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, 10),
+        )
+    return nn.Sequential(
+        nn.Conv2d(3, 64, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
+        nn.Dropout(0.5), nn.Linear(9216, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(),
+        nn.Linear(4096, 1000),
+    )
+
+
+def batch(name: str):
+    info = registry.get_model(name)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((CASES[name], *info.input_shape), dtype=np.float32)
+    return x, rng.integers(0, info.num_classes, CASES[name])
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_dlbench_step(benchmark, name):
+    from dlbench_backends.torch.backend import TorchBackend
+
+    info = registry.get_model(name)
+    graph = info.build(info.input_shape, info.num_classes)
+    backend = TorchBackend()
+    model = backend.build(graph, init_weights(graph, 0))
+    step = backend.train_step(model, OptimizerSpec.create("sgd"), 0)
+    x, y = backend.to_device(*batch(name))
+
+    def timed():  # exactly what the runner times
+        backend.sync(step(x, y))
+
+    benchmark.group = f"torch-{name}-b{CASES[name]}"
+    benchmark.pedantic(timed, rounds=ROUNDS[name], warmup_rounds=3)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_handwritten_step(benchmark, name):
+    torch.manual_seed(0)
+    model = handwritten(name).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    xn, yn = batch(name)
+    x, y = torch.from_numpy(xn).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(yn)
+
+    def timed():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    benchmark.group = f"torch-{name}-b{CASES[name]}"
+    benchmark.pedantic(timed, rounds=ROUNDS[name], warmup_rounds=3)
