@@ -136,9 +136,8 @@ def verify(model, backends, dataset, batch_size, steps, optimizer, lr, seed, dev
                            backend_options=_options(options))
     except DlbenchError as e:
         raise click.UsageError(str(e)) from None
-    for name in names:
-        click.echo(f"verify: running {name} ...", err=True)
-    rows, errors = run_verify(config, names, Tolerance(rtol_logits, rtol_trained))
+    announce = lambda name: click.echo(f"verify: running {name} ...", err=True)  # noqa: E731
+    rows, errors = run_verify(config, names, Tolerance(rtol_logits, rtol_trained), announce)
     if rows:
         click.echo(tabulate([{**r, "ok": "PASS" if r["ok"] else "FAIL"} for r in rows], headers="keys", floatfmt=".2e"))
     for name, err in errors.items():

@@ -56,7 +56,7 @@ def prepare(config: RunConfig, progress: Progress = _noop, exact: bool = False) 
     )
     dataset = dataset_info.load(request)
     input_shape = model_info.input_shape or dataset.input_shape
-    adapt = Adapter(dataset.input_shape, input_shape, dataset.scale)
+    adapt = Adapter(dataset.input_shape, input_shape, dataset.scale, dataset.mean, dataset.std)
 
     progress("phase", name="building model")
     backend = backend_cls(device=config.device, options=config.backend_options)

@@ -77,11 +77,13 @@ def compare(name_a: str, a: dict, name_b: str, b: dict, tol: Tolerance) -> dict:
     return row
 
 
-def verify(config: RunConfig, backends: list[str], tol: Tolerance, on_event=None) -> tuple[list[dict], dict[str, dict]]:
+def verify(config: RunConfig, backends: list[str], tol: Tolerance, announce=None) -> tuple[list[dict], dict[str, dict]]:
     """(one comparison row per pair of backends, errors by backend for those that failed)."""
     outputs, errors = {}, {}
     for name in backends:
-        outcome = run_job("verify", {**config.to_dict(), "backend": name}, config.timeout, on_event)
+        if announce is not None:
+            announce(name)
+        outcome = run_job("verify", {**config.to_dict(), "backend": name}, config.timeout)
         if outcome.output is not None:
             outputs[name] = outcome.output
         else:

@@ -135,3 +135,22 @@ def test_gpu_without_cuda_is_a_clear_error():
         pytest.skip("a GPU is present")
     with pytest.raises(ConfigError, match="no CUDA device"):
         TorchBackend(device="gpu")
+
+
+def test_batch_norm_running_variance_is_the_biased_estimate(backend):
+    graph = sequential("bn", (4,), [BatchNorm(momentum=0.5), Dense(2)])
+    model = backend.build(graph, init_weights(graph, 0))
+    x = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+    backend.train_step(model, OptimizerSpec.create("sgd"), 0)(*backend.to_device(x, np.zeros(6, np.int64)))
+    stats = backend.export_weights(model)
+    np.testing.assert_allclose(stats["bn1.moving_var"], 0.5 * 1.0 + 0.5 * x.var(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(stats["bn1.moving_mean"], 0.5 * x.mean(axis=0), rtol=1e-5, atol=1e-7)
+
+
+def test_exported_weights_are_copies(backend):
+    graph = sequential("m", (3,), [Dense(2)])
+    model = backend.build(graph, init_weights(graph, 0))
+    before = backend.export_weights(model)
+    snapshot = {k: v.copy() for k, v in before.items()}
+    backend.train_step(model, OptimizerSpec.create("sgd", lr=1.0), 0)(*backend.to_device(np.ones((2, 3), np.float32), np.zeros(2, np.int64)))
+    assert all(np.array_equal(before[k], snapshot[k]) for k in before)

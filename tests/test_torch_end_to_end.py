@@ -27,7 +27,7 @@ def test_alexnet_reports_published_counts_and_every_speed_metric(tmp_path):
     assert r["timing"]["step_time_s"]["median"] > 0 and r["timing"]["throughput_samples_per_s"] > 0
     assert r["memory"]["host_peak_rss_bytes"] > 61_100_840 * 4
     assert r["accuracy"]["top1"] is None
-    assert r["environment"]["torch"].startswith("2.") and r["backend"]["settings"] == {"compile": False, "tf32": False}
+    assert r["environment"]["torch"].startswith("2.") and r["backend"]["settings"]["compile"] is False
 
 
 def test_lenet5_learns_the_real_digits(tmp_path):

@@ -28,6 +28,8 @@ class CifarSource:
     num_classes: int
     url: str
     md5: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
 
     @property
     def record(self) -> int:
@@ -37,10 +39,12 @@ class CifarSource:
 CIFAR10 = CifarSource(
     "cifar10", "cifar-10-batches-bin", tuple(f"data_batch_{i}.bin" for i in range(1, 6)), "test_batch.bin", 1, 10,
     "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530",
+    (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
 )
 CIFAR100 = CifarSource(
     "cifar100", "cifar-100-binary", ("train.bin",), "test.bin", 2, 100,
     "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz", "03b5dce01913d631647c71ecec9e9cb8",
+    (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762),
 )
 
 
@@ -83,4 +87,4 @@ def load(src: CifarSource, request: DatasetRequest) -> Dataset:
     parts = [read_records(folder / f, src) for f in src.train]
     train = Split(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]))
     return Dataset(src.name, train, read_records(folder / src.test, src), src.num_classes, real=True,
-                   source=str(folder), scale=1 / 255)
+                   source=str(folder), scale=1 / 255, mean=src.mean, std=src.std)

@@ -27,7 +27,8 @@ class Split:
 class Dataset:
     """``real`` is False for generated data: accuracy on it means nothing and is not reported.
 
-    ``scale`` maps stored values to floats (uint8 images are kept as uint8 to save memory).
+    ``scale`` maps stored values to floats (uint8 images are kept as uint8 to save memory);
+    ``mean``/``std`` (per channel, after scaling) standardise the inputs.
     """
 
     name: str
@@ -37,6 +38,8 @@ class Dataset:
     real: bool
     source: str
     scale: float = 1.0
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
 
     @property
     def input_shape(self) -> Shape:

@@ -15,6 +15,7 @@ from dlbench.errors import DataError
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".tif", ".tiff"}
 DEFAULT_SIZE = (64, 64)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # the usual ImageNet statistics
 
 
 class LazyImages:
@@ -77,4 +78,5 @@ def load(request: DatasetRequest) -> Dataset:
         cut = int(0.8 * len(order))
         pick = lambda idx: Split(LazyImages([paths[i] for i in idx], size), labels[idx])  # noqa: E731
         train, test = pick(order[:cut]), pick(order[cut:])
-    return Dataset("imagefolder", train, test, len(classes), real=True, source=str(root), scale=1 / 255)
+    return Dataset("imagefolder", train, test, len(classes), real=True, source=str(root), scale=1 / 255,
+                   mean=IMAGENET_MEAN, std=IMAGENET_STD)

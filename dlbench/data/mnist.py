@@ -19,6 +19,8 @@ class IdxSource:
     name: str
     url: str
     md5: dict[str, str]  # of the canonical .gz files
+    mean: float = 0.0
+    std: float = 1.0
     install_hint: str = ""
 
 
@@ -31,6 +33,8 @@ MNIST = IdxSource(
         "t10k-images-idx3-ubyte": "9fb629c4189551a2d022fa330f9573f3",
         "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c",
     },
+    mean=0.1307,
+    std=0.3081,
 )
 FASHION_MNIST = IdxSource(
     "fashion-mnist",
@@ -41,6 +45,8 @@ FASHION_MNIST = IdxSource(
         "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
         "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
     },
+    mean=0.2860,
+    std=0.3530,
     install_hint="on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist; ",
 )
 
@@ -96,4 +102,5 @@ def load(src: IdxSource, request: DatasetRequest) -> Dataset:
             raise DataError(f"{src.name}: {prefix} labels go up to {y.max()}, expected 0-9")
         splits.append(Split(x[..., None], y.astype("int64")))
     folder = paths["train-images-idx3-ubyte"].parent
-    return Dataset(src.name, splits[0], splits[1], 10, real=True, source=str(folder), scale=1 / 255)
+    return Dataset(src.name, splits[0], splits[1], 10, real=True, source=str(folder), scale=1 / 255,
+                   mean=(src.mean,), std=(src.std,))

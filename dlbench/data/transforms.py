@@ -31,6 +31,8 @@ class Adapter:
     source: Shape
     target: Shape
     scale: float = 1.0
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
 
     def __post_init__(self):
         if len(self.source) != len(self.target):
@@ -49,12 +51,17 @@ class Adapter:
                 out.append(f"resize {h}x{w}->{H}x{W} (bilinear)")
             if c != C:
                 out.append(f"channels {c}->{C}")
+        if any(self.mean) or any(s != 1.0 for s in self.std):
+            out.insert(0, f"normalise mean {list(self.mean)} std {list(self.std)}")
         return out
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = x.astype(np.float32)
         if self.scale != 1.0:
             x *= self.scale
+        if any(self.mean) or any(s != 1.0 for s in self.std):
+            x -= np.asarray(self.mean, np.float32)
+            x /= np.asarray(self.std, np.float32)
         if len(self.target) != 3:
             return x
         (h, w, c), (H, W, C) = self.source, self.target

@@ -30,6 +30,7 @@ class TorchBackend(Backend):
     options = {
         "compile": Option(False, "wrap the model in torch.compile (inductor)", (True, False)),
         "tf32": Option(False, "allow TF32 matmuls and convolutions on NVIDIA GPUs", (True, False)),
+        "channels_last": Option(False, "images and conv weights in channels-last memory format", (True, False)),
     }
 
     def __init__(self, device: str = "cpu", options=None):
@@ -59,6 +60,8 @@ class TorchBackend(Backend):
     # -- the model -------------------------------------------------------------------------
     def _wrap(self, module: torch.nn.Module, graph: Graph | None) -> TorchModel:
         module = module.to(self.torch_device)
+        if self.settings["channels_last"]:
+            module = module.to(memory_format=torch.channels_last)
         forward = torch.compile(module) if self.settings["compile"] else module
         if self.device == "gpu":
             torch.cuda.reset_peak_memory_stats()
@@ -87,9 +90,10 @@ class TorchBackend(Backend):
     # -- data and steps --------------------------------------------------------------------
     def to_device(self, x: np.ndarray, y: np.ndarray | None = None):
         xt = torch.from_numpy(x)
-        if xt.ndim == 4:
-            xt = xt.permute(0, 3, 1, 2)  # NHWC -> NCHW
-        xt = xt.contiguous().to(self.torch_device)
+        if xt.ndim == 4:  # NHWC -> NCHW shape; the permuted view already is channels-last in memory
+            xt = xt.permute(0, 3, 1, 2)
+            xt = xt.contiguous(memory_format=torch.channels_last if self.settings["channels_last"] else torch.contiguous_format)
+        xt = xt.to(self.torch_device)
         return xt, (None if y is None else torch.from_numpy(y).to(self.torch_device))
 
     def train_step(self, model: TorchModel, optimizer: OptimizerSpec, seed: int):

@@ -1,8 +1,8 @@
 """Graph -> torch.nn.Module, and canonical weights in and out.
 
 PyTorch is channels-first: conv kernels are OIHW (canonical HWIO), dense kernels (out, in), and
-Flatten visits (C, H, W), so a Dense fed by a Flatten has its kernel's rows permuted from the
-canonical channels-last order.
+Flatten visits (C, H, W) -- whatever the memory format -- so a Dense fed by a Flatten has its
+kernel's rows permuted from the canonical channels-last order.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dlbench.graph import (
@@ -59,6 +60,31 @@ class LSTMModule(nn.Module):
         return out if self.return_sequences else out[:, -1]
 
 
+class _BiasedRunningVar:
+    """torch updates ``running_var`` with the unbiased batch variance; dlbench's BatchNorm (as
+    Keras's and Flax's) uses the biased one. Undo the n/(n-1) factor after torch's own update:
+    a few operations on C-element vectors, against a whole convolution's worth of work."""
+
+    def forward(self, x):
+        if not self.training:
+            return super().forward(x)
+        updated = self.running_var.clone()  # autograd keeps what batch_norm was given: leave it be
+        out = F.batch_norm(x, self.running_mean, updated, self.weight, self.bias, True, self.momentum, self.eps)
+        n, keep = x.numel() // x.shape[1], 1.0 - self.momentum
+        with torch.no_grad():  # torch: updated = keep * old + m * var * n / (n - 1)
+            old = self.running_var
+            old.copy_((updated - keep * old) * ((n - 1) / n) + keep * old)
+        return out
+
+
+class BatchNorm1d(_BiasedRunningVar, nn.BatchNorm1d):
+    pass
+
+
+class BatchNorm2d(_BiasedRunningVar, nn.BatchNorm2d):
+    pass
+
+
 def _module(layer, in_shape) -> nn.Module:
     if isinstance(layer, Conv2d):
         return nn.Conv2d(in_shape[2], layer.filters, layer.kernel_size, layer.stride, layer.padding,
@@ -72,7 +98,7 @@ def _module(layer, in_shape) -> nn.Module:
     if isinstance(layer, GlobalAvgPool2d):
         return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
     if isinstance(layer, BatchNorm):
-        cls = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
+        cls = BatchNorm2d if len(in_shape) == 3 else BatchNorm1d
         return cls(in_shape[-1], eps=layer.eps, momentum=1.0 - layer.momentum)
     if isinstance(layer, Dropout):
         return nn.Dropout(layer.rate)
@@ -169,5 +195,5 @@ def export_weights(model: nn.Module, graph: Graph) -> dict[str, np.ndarray]:
     for node in graph.nodes:
         for pname in node.layer.params(*graph.input_shapes(node)):
             value = _tensor(modules[node.name], node, pname).detach().cpu().numpy()
-            out[f"{node.name}.{pname}"] = np.ascontiguousarray(_from_torch(graph, node, pname, value))
+            out[f"{node.name}.{pname}"] = np.array(_from_torch(graph, node, pname, value), order="C")  # a copy
     return out

@@ -1,0 +1,99 @@
+"""dlbench's TensorFlow train step against a minimal hand-written Keras + tf.function loop.
+
+Both with and without XLA (``jit_compile``), same architecture, batch and optimiser (SGD).
+Run: pytest benchmarks/test_tensorflow_step.py --benchmark-only
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+tf = pytest.importorskip("tensorflow")
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+from dlbench import registry  # noqa: E402
+from dlbench.graph import init_weights  # noqa: E402
+from dlbench.optim import OptimizerSpec  # noqa: E402
+
+CASES = {"lenet5": 128, "alexnet": 16}
+ROUNDS = {"lenet5": 150, "alexnet": 12}
+XLA = [True, False]
+
+
+def handwritten(name: str) -> keras.Model:
+    if name == "lenet5":
+        return keras.Sequential([
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(6, 5, padding="same", activation="tanh"), layers.AveragePooling2D(2),
+            layers.Conv2D(16, 5, activation="tanh"), layers.AveragePooling2D(2), layers.Flatten(),
+            layers.Dense(120, activation="tanh"), layers.Dense(84, activation="tanh"), layers.Dense(10),
+        ])
+    return keras.Sequential([
+        keras.Input((224, 224, 3)),
+        layers.ZeroPadding2D(2), layers.Conv2D(64, 11, 4, activation="relu"), layers.MaxPooling2D(3, 2),
+        layers.Conv2D(192, 5, padding="same", activation="relu"), layers.MaxPooling2D(3, 2),
+        layers.Conv2D(384, 3, padding="same", activation="relu"),
+        layers.Conv2D(256, 3, padding="same", activation="relu"),
+        layers.Conv2D(256, 3, padding="same", activation="relu"), layers.MaxPooling2D(3, 2), layers.Flatten(),
+        layers.Dropout(0.5), layers.Dense(4096, activation="relu"),
+        layers.Dropout(0.5), layers.Dense(4096, activation="relu"),
+        layers.Dense(1000),
+    ])
+
+
+def batch(name: str):
+    info = registry.get_model(name)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((CASES[name], *info.input_shape), dtype=np.float32)
+    return x, rng.integers(0, info.num_classes, CASES[name])
+
+
+def _label(xla: bool) -> str:
+    return "xla" if xla else "noxla"
+
+
+@pytest.mark.parametrize("xla", XLA, ids=_label)
+@pytest.mark.parametrize("name", CASES)
+def test_dlbench_step(benchmark, name, xla):
+    from dlbench_backends.tensorflow.backend import TensorFlowBackend
+
+    info = registry.get_model(name)
+    graph = info.build(info.input_shape, info.num_classes)
+    backend = TensorFlowBackend(options={"xla": xla})
+    model = backend.build(graph, init_weights(graph, 0))
+    step = backend.train_step(model, OptimizerSpec.create("sgd"), 0)
+    x, y = backend.to_device(*batch(name))
+
+    def timed():  # exactly what the runner times
+        backend.sync(step(x, y))
+
+    benchmark.group = f"tensorflow-{name}-b{CASES[name]}"
+    benchmark.pedantic(timed, rounds=ROUNDS[name], warmup_rounds=3)
+
+
+@pytest.mark.parametrize("jit", XLA, ids=_label)
+@pytest.mark.parametrize("name", CASES)
+def test_handwritten_step(benchmark, name, jit):
+    keras.utils.set_random_seed(0)
+    model = handwritten(name)
+    opt = keras.optimizers.SGD(0.01)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    xn, yn = batch(name)
+    x, y = tf.constant(xn), tf.constant(yn)
+
+    @tf.function(jit_compile=jit)
+    def train(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    def timed():
+        train(x, y).numpy()
+
+    benchmark.group = f"tensorflow-{name}-b{CASES[name]}"
+    benchmark.pedantic(timed, rounds=ROUNDS[name], warmup_rounds=3)

@@ -1,0 +1,200 @@
+"""The ``sweep``, ``report`` and ``compare`` commands. Heavy imports (numpy, pandas, matplotlib)
+happen inside the commands, so that ``dlbench list`` stays fast."""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+
+import click
+from click.core import ParameterSource
+
+SWEEP_EXAMPLES = """
+\b
+Examples:
+  dlbench sweep --backend torch,jax --model lenet5,mlp --dataset synthetic --steps 50 --repeat 3 --output results/sweep
+  dlbench sweep --config sweep.toml               # the same matrix from a file; rerun to resume
+  dlbench sweep --config sweep.toml --retry-failed
+  dlbench sweep -b torch,tf -o torch.compile=true,false -o tensorflow.xla=true --dry-run
+\b
+A sweep file (TOML) takes the options below by their Python names; a list is an axis:
+  backend = ["torch", "jax"]
+  model = ["lenet5", "mlp"]
+  batch_size = [32, 64]
+  dataset = "synthetic"
+  steps = 50
+  repeat = 3
+  output = "results/sweep"
+  [options.torch]          # backend options; plain [options] keys go to every backend
+  compile = [false, true]
+  [[matrix]]               # optional: several matrices, each overriding the settings above
+  model = "alexnet"
+  batch_size = 16
+"""
+
+RUN_FIELDS = ("backend", "model", "dataset", "batch_size", "epochs", "steps", "warmup", "optimizer", "lr", "seed",
+              "device", "data_dir", "download", "timeout", "output", "repeat")
+LIST_FIELDS = ("backend", "model", "dataset", "batch_size")
+
+
+def _command_line(*args: str | None) -> str:
+    return " ".join(["dlbench", *(shlex.quote(a) for a in args if a is not None)])
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _split(name: str, value: str) -> object:
+    items = [v.strip() for v in str(value).split(",") if v.strip()]
+    if name == "batch_size":
+        try:
+            items = [int(v) for v in items]
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a comma-separated list of integers", param_hint="--batch-size") from None
+    if not items:
+        raise click.BadParameter(f"{value!r} names nothing", param_hint=f"--{name.replace('_', '-')}")
+    return items if len(items) > 1 else items[0]
+
+
+def _cli_options(pairs: tuple[str, ...]) -> dict:
+    """``KEY=VALUE`` (every backend) or ``BACKEND.KEY=VALUE``; ``VALUE,VALUE`` is an axis."""
+    from dlbench.backend import parse_value
+
+    out: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not [BACKEND.]KEY=VALUE (e.g. torch.compile=true)", param_hint="--option")
+        values = [parse_value(v) for v in value.split(",")]
+        scope, dot, name = key.rpartition(".")
+        target = out.setdefault(scope, {}) if dot else out
+        target[name] = values if len(values) > 1 else values[0]
+    return out
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, on which the runner kills its worker instead of orphaning it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@click.command(epilog=SWEEP_EXAMPLES)
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="Sweep file (.toml, or .yaml with pyyaml); options given on the command line override it.")
+@click.option("--backend", "-b", default="torch", show_default=True, help="Comma-separated backends.")
+@click.option("--model", "-m", default="lenet5", show_default=True, help="Comma-separated models.")
+@click.option("--dataset", "-d", default="digits", show_default=True, help="Comma-separated datasets.")
+@click.option("--batch-size", default="64", show_default=True, help="Comma-separated batch sizes.")
+@click.option("--epochs", default=10, show_default=True, type=int, help="Passes over the training split.")
+@click.option("--steps", default=None, type=int, help="Timed steps after warm-up; overrides --epochs.")
+@click.option("--warmup", default=3, show_default=True, type=int, help="Untimed steps first (compilation, caches).")
+@click.option("--optimizer", default="adam", show_default=True, type=click.Choice(["sgd", "momentum", "adagrad", "rmsprop", "adam"]))
+@click.option("--lr", default=None, type=float, help="Learning rate [default: per optimizer, adam 1e-3, sgd 1e-2].")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seeds weights, data order and dropout.")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]))
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="Folder with the dataset's files.")
+@click.option("--download", is_flag=True, help="Download missing dataset files (checksum-verified).")
+@click.option("--output", default="results", show_default=True, type=click.Path(file_okay=False), help="Where result records go.")
+@click.option("--timeout", default=None, type=float, help="Kill a run after this many seconds (recorded as failed).")
+@click.option("--option", "-o", "options", multiple=True, metavar="[BACKEND.]KEY=VALUE[,VALUE]",
+              help="Backend setting for every backend, or one (torch.compile=true); a list is an axis.")
+@click.option("--repeat", default=1, show_default=True, type=int, help="Runs of each configuration, each in its own process.")
+@click.option("--retry-failed", is_flag=True, help="Run again what is recorded as failed (otherwise skipped).")
+@click.option("--dry-run", is_flag=True, help="List the runs still to do, run nothing.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.pass_context
+def sweep(ctx: click.Context, config_file, options, retry_failed, dry_run, quiet, **settings):
+    """Run every combination of the given backends, models, datasets and batch sizes, each in its
+    own process, into --output. Rerunning the same sweep skips what is already recorded."""
+    from pathlib import Path
+
+    from dlbench import sweep as sw
+
+    spec = sw.load_spec(config_file) if config_file else {}
+    for name in RUN_FIELDS:
+        given = ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+        if given or name not in spec:
+            spec[name] = _split(name, settings[name]) if name in LIST_FIELDS else settings[name]
+    spec["options"] = sw.merge_options(spec.get("options") or {}, _cli_options(options))
+    configs = sw.expand(spec)
+    output = Path(spec["output"])
+    todo = sw.plan(configs, spec["repeat"], output, retry_failed)
+    total = len(configs) * spec["repeat"]
+    skipped = f", {len(todo.failed_before)} failed before (not retried; --retry-failed)" if todo.failed_before else ""
+    click.echo(f"sweep: {_n(len(configs), 'configuration')} × {_n(spec['repeat'], 'repeat')} = {_n(total, 'run')}: "
+               f"{len(todo.done)} recorded{skipped}, {len(todo.todo)} to run, into {output}", err=True)
+    if dry_run:
+        for job in todo.todo:
+            click.echo(f"{job.cell}  {job.label}")
+        return
+
+    progress = sw.SweepProgress(len(todo.todo), enabled=not quiet)
+    try:
+        with _sigterm_interrupts():
+            results = sw.execute(todo, output, progress.start, progress.event, progress.done)
+    except KeyboardInterrupt:
+        progress.close()
+        click.echo(f"sweep interrupted; rerun the same command to resume (records so far are in {output})", err=True)
+        sys.exit(130)
+    progress.close()
+    failed = [(j.label, r.error) for j, r in todo.failed_before] + \
+             [(j.label, r.error) for j, r in zip(todo.todo, results) if not r.ok]
+    click.echo(f"sweep: {total - len(failed)} of {total} runs ok, {len(failed)} failed; records in {output}", err=True)
+    for name, error in failed:
+        click.echo(f"  failed: {name}: {error['kind']}: {error['message'].splitlines()[0][:300]}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("results_dir", type=click.Path())
+@click.option("--output", "-o", default="report.md", show_default=True, type=click.Path(dir_okay=False),
+              help="Markdown file to write; plots go beside it as <name>-*.png.")
+@click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False), help="Also write every record as CSV.")
+@click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
+def report(results_dir, output, csv_path, no_plots):
+    """Write a markdown report (environment, fairness settings, one comparison per model, failures,
+    plots) of the result records in RESULTS_DIR (or one record file)."""
+    from dlbench import report as rep, results
+
+    df = results.load_results(results_dir)
+    for path, reason in df.attrs["skipped"]:
+        click.echo(f"warning: skipped {path}: {reason}", err=True)
+    command = _command_line("report", results_dir, "-o", output, *(("--csv", csv_path) if csv_path else ()),
+                            "--no-plots" if no_plots else None)
+    path = rep.write_report(df, output, command, plots=not no_plots)
+    click.echo(f"report written to {path}", err=True)
+    if csv_path:
+        click.echo(f"CSV written to {results.to_csv(df, csv_path)}", err=True)
+
+
+@click.command()
+@click.argument("old", type=click.Path())
+@click.argument("new", type=click.Path())
+@click.option("--threshold", default=5.0, show_default=True, type=click.FloatRange(min=0),
+              help="Percent change below which a significant difference still counts as noise.")
+def compare(old, new, threshold):
+    """Compare the result records of NEW against OLD (directories or files), configuration by
+    configuration; exit with status 1 if any is slower beyond --threshold or newly failing."""
+    from dlbench import compare as cmp, results
+
+    outcome = cmp.compare(results.load_results(old), results.load_results(new), threshold / 100)
+    click.echo(cmp.render(outcome))
+    if outcome.regressions:
+        sys.exit(1)

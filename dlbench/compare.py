@@ -1,0 +1,162 @@
+"""``dlbench compare OLD NEW``: each configuration's median step time, new against old.
+
+Runs match by cell key (see :func:`dlbench.sweep.identity`: backend, model, dataset, batch size,
+device, backend options, steps, optimizer, seed...). A configuration is *slower* when the
+bootstrap interval of new/old median step time lies above 1 and the ratio exceeds
+1 + threshold, *faster* when the interval lies below 1 and the ratio is under 1 - threshold,
+and *within noise* otherwise. A slower or newly failing configuration is a regression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+from tabulate import tabulate
+
+from dlbench import stats
+from dlbench.report import label
+from dlbench.summary import ms
+from dlbench.sweep import identity
+
+REGRESSIONS = ("slower", "newly failing")
+IGNORED_ENV_KEYS = ("argv",)
+DESCRIBING = ("config.backend", "config.model", "config.dataset", "config.batch_size", "config.device")
+
+
+@dataclass
+class Row:
+    """One configuration present on both sides."""
+
+    name: str
+    verdict: str
+    old: stats.CellStats | None = None
+    new: stats.CellStats | None = None
+    ratio: stats.Ratio | None = None
+    note: str = ""
+
+
+@dataclass
+class Comparison:
+    threshold: float
+    rows: list[Row] = field(default_factory=list)
+    only_old: list[str] = field(default_factory=list)
+    only_new: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict in REGRESSIONS]
+
+
+def verdict(r: stats.Ratio, threshold: float) -> tuple[str, str]:
+    """(verdict, note) for a new/old ratio of median step times."""
+    if r.significant and r.estimate > 1 + threshold:
+        return "slower", ""
+    if r.significant and r.estimate < 1 - threshold:
+        return "faster", ""
+    return "within noise", (f"significant but within ±{threshold:.0%}" if r.significant else "interval contains 1")
+
+
+def _plain(value: object) -> object:
+    """A frame value as the record had it: pandas widens int columns with gaps to float and NaN."""
+    if isinstance(value, float):
+        return None if pd.isna(value) else int(value) if value.is_integer() else value
+    return value
+
+
+def describe(row: pd.Series) -> str:
+    return f"{label(row)}/{row['config.model']} {row['config.dataset']} bs{_plain(row['config.batch_size'])} {row['config.device']}"
+
+
+def _config(row: pd.Series) -> dict:
+    return {c.removeprefix("config."): _plain(row[c]) for c in row.index if c.startswith("config.")}
+
+
+def _near_misses(row: pd.Series, others: dict[str, pd.DataFrame]) -> str:
+    """For an unmatched run: the settings in which runs like it on the other side differ."""
+    mine = identity(_config(row))
+    diffs = set()
+    for g in others.values():
+        other = g.iloc[0]
+        if all(other[c] == row[c] for c in DESCRIBING):
+            theirs = identity(_config(other))
+            diffs |= {k for k in mine if str(mine[k]) != str(theirs.get(k))}
+    return f" (the other side has it with different {', '.join(sorted(diffs))})" if diffs else ""
+
+
+def _env(g: pd.DataFrame) -> dict[str, str]:
+    first = g[g["status"] == "ok"].iloc[0]
+    return {c.removeprefix("environment."): str(_plain(first[c])) for c in g.columns
+            if c.startswith("environment.") and c.removeprefix("environment.") not in IGNORED_ENV_KEYS
+            and _plain(first[c]) is not None}
+
+
+def _steps(g: pd.DataFrame) -> list[list[float]]:
+    return list(g.loc[g["status"] == "ok", "timing.step_times_s"])
+
+
+def _settings(g: pd.DataFrame) -> str:
+    ok = g[g["status"] == "ok"]
+    return ", ".join(f"{k}={v}" for k, v in (ok.iloc[0]["backend.settings"] or {}).items()) if len(ok) else ""
+
+
+def compare(old: pd.DataFrame, new: pd.DataFrame, threshold: float = 0.05) -> Comparison:
+    """Match the records of ``old`` and ``new`` (frames of :func:`dlbench.results.load_results`)."""
+    olds, news = dict(tuple(old.groupby("cell", sort=False))), dict(tuple(new.groupby("cell", sort=False)))
+    out = Comparison(threshold)
+    env_diffs: dict[str, None] = {}
+    for cell, o in olds.items():
+        if cell not in news:
+            out.only_old.append(describe(o.iloc[0]) + _near_misses(o.iloc[0], news))
+            continue
+        n, name = news[cell], describe(o.iloc[0])
+        old_steps, new_steps = _steps(o), _steps(n)
+        if old_steps and new_steps:
+            ratio = stats.ratio(new_steps, old_steps)
+            kind, note = verdict(ratio, threshold)
+            row = Row(name, kind, stats.cell_stats(old_steps), stats.cell_stats(new_steps), ratio, note)
+            if _settings(o) != _settings(n):
+                row.note = "; ".join(filter(None, [row.note, f"settings {_settings(o)} → {_settings(n)}"]))
+            old_env, new_env = _env(o), _env(n)
+            for k in sorted(set(old_env) | set(new_env)):
+                if old_env.get(k) != new_env.get(k):
+                    env_diffs[f"{o.iloc[0]['config.backend']}: `{k}` {old_env.get(k, '—')} → {new_env.get(k, '—')}"] = None
+        elif new_steps:
+            row = Row(name, "fixed", new=stats.cell_stats(new_steps))
+        elif old_steps:
+            row = Row(name, "newly failing", old=stats.cell_stats(old_steps), note=_error(n))
+        else:
+            row = Row(name, "failing in both", note=_error(n))
+        out.rows.append(row)
+    out.only_new = [describe(g.iloc[0]) + _near_misses(g.iloc[0], olds) for cell, g in news.items() if cell not in olds]
+    if env_diffs:
+        out.warnings.append("environments differ, so differences may not come from the code: " + "; ".join(env_diffs))
+    return out
+
+
+def _error(g: pd.DataFrame) -> str:
+    last = g.iloc[-1]
+    return f"{last.get('error.kind')}: {' '.join(str(last.get('error.message')).split())[:160]}"
+
+
+def _median(s: stats.CellStats | None) -> str:
+    return "—" if s is None else f"{ms(s.median)} [{s.ci.low * 1e3:,.2f}–{s.ci.high * 1e3:,.2f}]"
+
+
+def render(c: Comparison) -> str:
+    """A GitHub-flavoured markdown table of the comparison, then unmatched runs, warnings and a summary."""
+    table = [{
+        "configuration": r.name, "old median [95% CI]": _median(r.old), "new median [95% CI]": _median(r.new),
+        "change [95% CI]": "—" if r.ratio is None else
+        f"{r.ratio.estimate - 1:+.1%} [{r.ratio.ci.low - 1:+.1%}, {r.ratio.ci.high - 1:+.1%}]",
+        "verdict": r.verdict.upper() if r.verdict in REGRESSIONS else r.verdict, "note": r.note,
+    } for r in c.rows]
+    lines = [tabulate(table, headers="keys", tablefmt="github", disable_numparse=True)] if table else ["no configuration is in both"]
+    lines += [f"only in OLD: {name}" for name in c.only_old] + [f"only in NEW: {name}" for name in c.only_new]
+    lines += [f"warning: {w}" for w in c.warnings]
+    counts = {v: sum(r.verdict == v for r in c.rows) for v in dict.fromkeys(r.verdict for r in c.rows)}
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items()) or "nothing compared"
+    lines.append(f"{summary}; {len(c.regressions)} regression(s) beyond {c.threshold:.0%}"
+                 + (f"; {len(c.only_old) + len(c.only_new)} unmatched" if c.only_old or c.only_new else ""))
+    return "\n".join(lines)

@@ -1,0 +1,305 @@
+"""A sweep: a matrix of run configurations, each run N times in its own process, resumable.
+
+Every record a sweep writes carries its cell key and repeat index in its id
+(``<uid>-<cell>-r<repeat>``, so also in its file name); a rerun of the same sweep skips what is
+already recorded. The cell key is a hash of the configuration's identity (:func:`identity`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import re
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from dlbench import environment, registry, runner
+from dlbench.config import RunConfig
+from dlbench.errors import ConfigError, DlbenchError
+from dlbench.optim import DEFAULT_LR
+from dlbench.result import Result
+
+# How a run is executed or where its files are, not what it measures: changing these reuses records.
+NOT_IDENTITY = ("timeout", "download", "data_dir")
+SWEEP_KEYS = ("repeat", "output", "options", "matrix")
+RECORD_ID = re.compile(r"^(?P<uid>[0-9a-f]+)-(?P<cell>[0-9a-f]{10})-r(?P<repeat>\d+)$")
+STALE_TMP_S = 60.0
+LOCK_NAME = ".dlbench-sweep.lock"
+
+
+def identity(config: dict) -> dict:
+    """The settings that make two runs the same measurement, with defaults made explicit."""
+    ident = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
+    if ident.get("lr") is None:
+        ident["lr"] = DEFAULT_LR.get(ident.get("optimizer", ""))
+    if ident.get("steps") is not None:
+        ident["epochs"] = None  # overridden by steps
+    return ident
+
+
+def cell_key(config: dict) -> str:
+    """A stable 10-hex-digit key of :func:`identity`."""
+    text = json.dumps(identity(config), sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def record_tag(result: Result) -> tuple[str, int | None]:
+    """(cell key, repeat index); the repeat is None for a record not written by a sweep."""
+    m = RECORD_ID.match(result.id)
+    return (m["cell"], int(m["repeat"])) if m else (cell_key(result.config), None)
+
+
+# -- the matrix -----------------------------------------------------------------------------
+def load_spec(path: str | Path) -> dict:
+    """A sweep file (TOML; YAML if pyyaml is installed): RunConfig fields, where a list is an axis of
+    the matrix, plus ``repeat``, ``output``, ``options`` and an optional ``[[matrix]]`` list of overrides."""
+    path = Path(path)
+    if path.suffix == ".toml":
+        parse, kind = tomllib.loads, "TOML"
+    elif path.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigError(f"{path}: YAML sweep files need pyyaml (pip install pyyaml); or use TOML") from None
+        parse, kind = (lambda text: yaml.safe_load(text) or {}), "YAML"
+    else:
+        raise ConfigError(f"{path}: unknown sweep file type {path.suffix!r}; use .toml (or .yaml with pyyaml)")
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read sweep file {path}: {e.strerror}") from None
+    try:
+        spec = parse(text)
+    except Exception as e:  # tomllib.TOMLDecodeError, yaml.YAMLError
+        raise ConfigError(f"{path}: not valid {kind}: {e}") from None
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{path}: expected a table of settings at the top level")
+    _check_keys(spec, str(path))
+    for entry in spec.get("matrix", []):
+        _check_keys(entry, f"{path} [[matrix]]")
+    return spec
+
+
+def _check_keys(spec: Any, where: str) -> None:
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: expected a table, got {spec!r}")
+    accepted = [f.name for f in fields(RunConfig) if f.name != "backend_options"] + list(SWEEP_KEYS)
+    if unknown := sorted(set(spec) - set(accepted)):
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
+    if "options" in spec and not isinstance(spec["options"], dict):
+        raise ConfigError(f"{where}: options must be a table of KEY = VALUE (or [options.BACKEND] tables)")
+
+
+def expand(spec: dict) -> list[RunConfig]:
+    """The distinct configurations of a sweep spec, in matrix order (names checked, aliases resolved)."""
+    base = {k: v for k, v in spec.items() if k not in SWEEP_KEYS}
+    configs: dict[str, RunConfig] = {}
+    for entry in spec.get("matrix") or [{}]:
+        merged = {**base, **{k: v for k, v in entry.items() if k != "options"}}
+        options = merge_options(spec.get("options") or {}, entry.get("options") or {})
+        axes = {k: v if isinstance(v, list) else [v] for k, v in merged.items()}
+        for combo in itertools.product(*axes.values()):
+            chosen = dict(zip(axes, combo))
+            chosen["backend"] = registry.get_backend(chosen.get("backend", "torch")).name
+            registry.get_model(chosen.get("model", RunConfig.model))
+            registry.get_dataset(chosen.get("dataset", RunConfig.dataset))
+            for backend_options in _option_combos(options, chosen["backend"]):
+                try:
+                    config = RunConfig(**chosen, backend_options=backend_options)
+                except TypeError as e:
+                    raise ConfigError(f"bad sweep setting: {e}") from None
+                configs.setdefault(cell_key(config.to_dict()), config)
+    return list(configs.values())
+
+
+def merge_options(base: dict, override: dict) -> dict:
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for k, v in override.items():
+        merged[k] = {**merged.get(k, {}), **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+    return merged
+
+
+def _option_combos(options: dict, backend: str) -> Iterator[dict]:
+    """Backend options for ``backend``: plain keys apply to every backend, a table to the backend it
+    names (aliases allowed); a list of values is one more axis."""
+    chosen: dict[str, Any] = {k: v for k, v in options.items() if not isinstance(v, dict)}
+    for scope, scoped in options.items():
+        if isinstance(scoped, dict) and registry.get_backend(scope).name == backend:
+            chosen.update(scoped)
+    axes = {k: v if isinstance(v, list) else [v] for k, v in sorted(chosen.items())}
+    for combo in itertools.product(*axes.values()):
+        yield dict(zip(axes, combo))
+
+
+# -- the plan -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Job:
+    """One run of the sweep: a cell's configuration and the repeat index."""
+
+    config: RunConfig
+    cell: str
+    repeat: int
+    repeats: int
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        opts = "".join(f" {k}={v}" for k, v in sorted(c.backend_options.items()))
+        rep = f" #{self.repeat + 1}/{self.repeats}" if self.repeats > 1 else ""
+        return f"{c.backend}/{c.model} {c.dataset} bs{c.batch_size}{opts}{rep}"
+
+
+@dataclass
+class Plan:
+    """``todo`` runs next; ``done`` are recorded ok; ``failed_before`` are recorded failed and not
+    retried. ``replaces``: the failed records that the next record of a (cell, repeat) replaces;
+    ``stale``: failed records an ok one already replaced (a sweep killed between save and delete)."""
+
+    todo: list[Job] = field(default_factory=list)
+    done: list[Job] = field(default_factory=list)
+    failed_before: list[tuple[Job, Result]] = field(default_factory=list)
+    replaces: dict[tuple[str, int], list[Path]] = field(default_factory=dict)
+    stale: list[Path] = field(default_factory=list)
+
+
+def scan(output: Path) -> dict[tuple[str, int], list[tuple[Path, Result]]]:
+    """The sweep records already in ``output``, by (cell, repeat); unreadable files are ignored."""
+    found: dict[tuple[str, int], list[tuple[Path, Result]]] = {}
+    for path in sorted(Path(output).glob("*.json")):
+        try:
+            result = Result.load(path)
+        except DlbenchError:
+            continue
+        cell, repeat = record_tag(result)
+        if repeat is not None:
+            found.setdefault((cell, repeat), []).append((path, result))
+    return found
+
+
+def plan(configs: list[RunConfig], repeat: int, output: Path, retry_failed: bool = False) -> Plan:
+    """What is left to run. Repeats are interleaved (every cell once, then again) so that drift in
+    the machine's state over a long sweep spreads over all cells instead of biasing one."""
+    if not isinstance(repeat, int) or repeat < 1:
+        raise ConfigError(f"repeat must be a positive integer, got {repeat!r}")
+    existing = scan(output)
+    out = Plan()
+    for r, config in itertools.product(range(repeat), configs):
+        job = Job(config, cell_key(config.to_dict()), r, repeat)
+        records = existing.get((job.cell, r), [])
+        failed = [p for p, res in records if not res.ok]
+        if any(res.ok for _, res in records):
+            out.done.append(job)
+            out.stale += failed
+        elif failed and not retry_failed:
+            out.failed_before.append((job, records[-1][1]))
+        else:
+            out.todo.append(job)
+            out.replaces[(job.cell, r)] = failed
+    return out
+
+
+# -- execution ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def locked(output: Path) -> Iterator[None]:
+    """Hold ``output`` for this sweep alone, and clear temp files a killed writer left behind."""
+    output.mkdir(parents=True, exist_ok=True)
+    with open(output / LOCK_NAME, "a") as lock:
+        try:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # not POSIX: no lock
+            pass
+        except BlockingIOError:
+            raise DlbenchError(f"another sweep is writing to {output}; wait for it or choose another --output") from None
+        now = time.time()
+        for tmp in output.glob(".tmp-*.json"):
+            with contextlib.suppress(OSError):
+                if now - tmp.stat().st_mtime > STALE_TMP_S:  # younger ones may be a `dlbench run` writing
+                    tmp.unlink()
+        yield
+
+
+def run_job(job: Job, output: Path, on_event: Callable[[dict], None] | None = None,
+            replaces: list[Path] = ()) -> tuple[Result, Path]:
+    """Run one job in a worker, save its record atomically, then drop the records it replaces."""
+    try:
+        result = runner.run(job.config, on_event)
+    except Exception as e:  # the runner reports failures as results; this is a last resort
+        result = Result.failed(job.config.to_dict(), type(e).__name__, str(e) or repr(e), environment=environment.machine())
+    result.id = f"{result.id}-{job.cell}-r{job.repeat}"
+    path = result.save(output)
+    for old in replaces:
+        if old != path:
+            old.unlink(missing_ok=True)
+    return result, path
+
+
+def execute(the_plan: Plan, output: Path, on_start: Callable[[Job], None] = lambda job: None,
+            on_event: Callable[[dict], None] | None = None,
+            on_done: Callable[[Job, Result, Path], None] = lambda job, result, path: None) -> list[Result]:
+    """Run the plan's jobs in order; a failed run is recorded and the sweep goes on."""
+    results = []
+    with locked(Path(output)):
+        for old in the_plan.stale:
+            old.unlink(missing_ok=True)
+        for job in the_plan.todo:
+            on_start(job)
+            result, path = run_job(job, Path(output), on_event, the_plan.replaces.get((job.cell, job.repeat), []))
+            results.append(result)
+            on_done(job, result, path)
+    return results
+
+
+class SweepProgress:
+    """A tqdm bar on a terminal (current run, phase, runs left); one line per run otherwise."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        from tqdm import tqdm
+
+        self.enabled, self.total, self.n, self.failed = enabled, total, 0, 0
+        self.interactive = sys.stderr.isatty()
+        self.bar = tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True,
+                        disable=not (enabled and self.interactive))
+        self.label = ""
+
+    def start(self, job: Job) -> None:
+        self.label = job.label
+        self.bar.set_description_str(job.label, refresh=False)
+        self._postfix("starting")
+        if self.enabled and not self.interactive:
+            print(f"sweep [{self.n + 1}/{self.total}] {job.label} ...", file=sys.stderr, flush=True)
+
+    def event(self, event: dict) -> None:
+        if event.get("event") == "phase":
+            self._postfix(event["name"])
+        elif event.get("event") == "step":
+            self._postfix(f"step {event['done']}/{event['total']}")
+
+    def done(self, job: Job, result: Result, path: Path) -> None:
+        self.n += 1
+        self.failed += not result.ok
+        if result.ok:
+            outcome = f"ok, median step {result.timing['step_time_s']['median'] * 1e3:,.2f} ms"
+        else:
+            outcome = f"FAILED ({result.error['kind']}): {result.error['message'].splitlines()[0][:200]}"
+        if self.enabled and self.interactive:
+            self.bar.write(f"sweep: {job.label}: {outcome}", file=sys.stderr)
+        elif self.enabled:
+            print(f"sweep [{self.n}/{self.total}] {job.label}: {outcome}", file=sys.stderr, flush=True)
+        self.bar.update(1)
+
+    def _postfix(self, phase: str) -> None:
+        left = self.total - self.n - 1
+        failed = f", {self.failed} failed" if self.failed else ""
+        self.bar.set_postfix_str(f"{phase}; {left} left after this{failed}")
+
+    def close(self) -> None:
+        self.bar.close()

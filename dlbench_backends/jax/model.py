@@ -1,0 +1,168 @@
+"""Graph -> Flax linen module, and canonical weights in and out.
+
+Flax shares the canonical layout: conv kernels are HWIO (a depthwise conv's (kh, kw, 1, C) too),
+dense kernels (in, out), a reshape of NHWC flattens in (H, W, C) order, and the LSTM is a small
+module of our own holding the canonical ``kernel``, ``recurrent_kernel`` and ``bias``, so weights
+load without any permutation. Variables are
+``{"params": {node: {...}}, "batch_stats": {node: {"mean", "var"}}}``, one entry per node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dlbench.errors import ConfigError
+from dlbench.graph import (
+    INPUT, LSTM, Activation, Add, AvgPool2d, BatchNorm, Concat, Conv2d, Dense, Dropout, Flatten,
+    GlobalAvgPool2d, Graph, Layer, MaxPool2d, Node, Reshape,
+)
+
+Variables = dict[str, dict[str, dict[str, Any]]]
+
+_ACTIVATIONS = {
+    "relu": nn.relu, "relu6": nn.relu6, "tanh": jnp.tanh, "sigmoid": nn.sigmoid,
+    "softmax": lambda x: nn.softmax(x, axis=-1),
+}
+# canonical parameter name -> (Flax collection, Flax name)
+_BN = {"gamma": ("params", "scale"), "beta": ("params", "bias"),
+       "moving_mean": ("batch_stats", "mean"), "moving_var": ("batch_stats", "var")}
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _window(layer) -> tuple[tuple[int, int], tuple[int, int]]:
+    size = _pair(layer.pool_size)
+    return size, _pair(layer.stride if layer.stride is not None else layer.pool_size)
+
+
+class LSTMLayer(nn.Module):
+    """An LSTM over a (N, T, F) batch with dlbench's canonical parameters, stored under their
+    canonical names: ``kernel`` (F, 4U), ``recurrent_kernel`` (U, 4U), one ``bias`` (4U,); gates
+    in the order input, forget, cell, output. h0 = c0 = 0.
+
+    The input projection of every step is one (N*T, F) x (F, 4U) matmul; ``lax.scan`` then runs
+    only the recurrent (N, U) x (U, 4U) matmul and the gates per step.
+    """
+
+    units: int
+    return_sequences: bool = False
+    precision: Any = None
+
+    @nn.compact
+    def __call__(self, x):
+        n, u = x.shape[0], self.units
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (x.shape[-1], 4 * u), jnp.float32)
+        recurrent = self.param("recurrent_kernel", nn.initializers.orthogonal(), (u, 4 * u), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros_init(), (4 * u,), jnp.float32)
+        xz = jnp.dot(x, kernel, precision=self.precision) + bias  # (N, T, 4U)
+
+        def step(carry, z_t):
+            h, c = carry
+            z = z_t + jnp.dot(h, recurrent, precision=self.precision)
+            i, f, g, o = jnp.split(z, 4, axis=-1)
+            c = nn.sigmoid(f) * c + nn.sigmoid(i) * jnp.tanh(g)
+            h = nn.sigmoid(o) * jnp.tanh(c)
+            return (h, c), (h if self.return_sequences else None)
+
+        zeros = jnp.zeros((n, u), xz.dtype)
+        (h, _), hs = jax.lax.scan(step, (zeros, zeros), jnp.swapaxes(xz, 0, 1))
+        return jnp.swapaxes(hs, 0, 1) if self.return_sequences else h
+
+
+class GraphModule(nn.Module):
+    """Runs a :class:`~dlbench.graph.Graph` node by node; ``__call__(x, train)`` returns logits."""
+
+    graph: Graph
+    precision: Any = None  # a jax.lax.Precision for convs and matmuls, None for the default
+
+    def _apply(self, node: Node, layer: Layer, xs: list, train: bool):
+        x = xs[0]
+        if isinstance(layer, Conv2d):
+            (ph, pw) = _pair(layer.padding)
+            return nn.Conv(layer.filters, _pair(layer.kernel_size), _pair(layer.stride), ((ph, ph), (pw, pw)),
+                           feature_group_count=layer.groups, use_bias=layer.use_bias,
+                           precision=self.precision, name=node.name)(x)
+        if isinstance(layer, Dense):
+            return nn.Dense(layer.units, use_bias=layer.use_bias, precision=self.precision, name=node.name)(x)
+        if isinstance(layer, MaxPool2d):
+            (ph, pw) = _pair(layer.padding)
+            return nn.max_pool(x, *_window(layer), padding=((ph, ph), (pw, pw)))  # pads with -inf
+        if isinstance(layer, AvgPool2d):
+            return nn.avg_pool(x, *_window(layer), padding="VALID")
+        if isinstance(layer, GlobalAvgPool2d):
+            return jnp.mean(x, axis=(1, 2))
+        if isinstance(layer, Flatten):
+            return x.reshape(x.shape[0], -1)
+        if isinstance(layer, Reshape):  # NHWC is already the canonical channels-last order
+            return x.reshape(x.shape[0], *layer.shape)
+        if isinstance(layer, LSTM):
+            return LSTMLayer(layer.units, layer.return_sequences, self.precision, name=node.name)(x)
+        if isinstance(layer, BatchNorm):
+            return nn.BatchNorm(use_running_average=not train, momentum=layer.momentum, epsilon=layer.eps,
+                                use_fast_variance=False, name=node.name)(x)
+        if isinstance(layer, Dropout):
+            return nn.Dropout(layer.rate, deterministic=not train, name=node.name)(x)
+        if isinstance(layer, Activation):
+            return _ACTIVATIONS[layer.fn](x)
+        if isinstance(layer, Add):
+            return xs[0] + xs[1]
+        if isinstance(layer, Concat):
+            return jnp.concatenate(xs, axis=-1)
+        raise NotImplementedError(f"jax backend cannot build layer {type(layer).__name__}")
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        values = {INPUT: x}
+        for node in self.graph.nodes:
+            values[node.name] = self._apply(node, node.layer, [values[i] for i in node.inputs], train)
+        return values[self.graph.nodes[-1].name]
+
+
+def build_module(graph: Graph, precision: Any = None) -> GraphModule:
+    return GraphModule(graph, precision)
+
+
+def _location(node: Node, pname: str) -> tuple[str, str]:
+    return _BN[pname] if isinstance(node.layer, BatchNorm) else ("params", pname)
+
+
+def abstract_variables(module: nn.Module, input_shape) -> Variables:
+    """The variables' shapes and dtypes, traced without compiling or running anything."""
+    x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
+    return jax.eval_shape(lambda x: module.init(jax.random.key(0), x, train=False), x)
+
+
+def load_weights(module: GraphModule, graph: Graph, weights: Mapping[str, np.ndarray]) -> Variables:
+    """Flax variables (numpy, float32) holding the canonical ``weights``; shapes are checked
+    against what the module itself declares."""
+    expected = abstract_variables(module, graph.input_shape)
+    variables: Variables = {c: {} for c in expected}
+    for node in graph.nodes:
+        for pname in node.layer.params(*graph.input_shapes(node)):
+            col, fname = _location(node, pname)
+            key = f"{node.name}.{pname}"
+            if key not in weights:
+                raise ConfigError(f"jax: weights lack {key!r}")
+            value = np.array(weights[key], dtype=np.float32)  # a private copy: state buffers are donated
+            want = expected[col][node.name][fname].shape
+            if value.shape != want:
+                raise ConfigError(f"jax: weight {key!r} has shape {value.shape}, the module expects {want}")
+            variables[col].setdefault(node.name, {})[fname] = value
+    return variables
+
+
+def export_weights(variables: Mapping[str, Any], graph: Graph) -> dict[str, np.ndarray]:
+    out = {}
+    for node in graph.nodes:
+        for pname in node.layer.params(*graph.input_shapes(node)):
+            col, fname = _location(node, pname)
+            out[f"{node.name}.{pname}"] = np.array(variables[col][node.name][fname], copy=True)
+    return out

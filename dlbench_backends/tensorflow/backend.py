@@ -1,0 +1,220 @@
+"""The TensorFlow backend: Keras 3 layers, tf.function steps (XLA with ``-o xla=true``); /GPU:0 when --device gpu."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import platform  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from dlbench.backend import Backend, Option  # noqa: E402
+from dlbench.errors import ConfigError  # noqa: E402
+from dlbench.graph import Graph  # noqa: E402
+from dlbench.optim import OptimizerSpec  # noqa: E402
+from dlbench_backends.tensorflow import model as graph_model  # noqa: E402
+from dlbench_backends.tensorflow.optim import LossScaleOptimizer, make_optimizer  # noqa: E402
+
+MIXED_POLICY = "mixed_float16"
+
+
+@dataclass
+class TFModel:
+    model: keras.Model
+    graph: Graph | None  # None for a plugin's hand-written native model
+
+
+def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """Mean sparse softmax cross-entropy, computed in float32."""
+    logits = tf.cast(logits, tf.float32)
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _dropout_layers(layer: keras.layers.Layer):
+    for sub in getattr(layer, "layers", ()):
+        if isinstance(sub, keras.layers.Dropout):
+            yield sub
+        yield from _dropout_layers(sub)
+
+
+def seed_dropout(model: keras.Model, seed: int) -> None:
+    """Reset every Dropout's (stateless) seed generator to a state derived from ``seed``."""
+    for i, layer in enumerate(_dropout_layers(model)):
+        generator = getattr(layer, "seed_generator", None)  # absent when rate == 0
+        if generator is not None:
+            derived = int(np.random.SeedSequence([seed, i]).generate_state(1)[0]) % (2**31 - 1)
+            generator.state.assign(np.array([derived, 0], dtype=np.int64))
+
+
+class TensorFlowBackend(Backend):
+    name = "tensorflow"
+    options = {
+        "xla": Option(True, "compile the train and eval tf.functions with XLA (jit_compile)", (True, False)),
+        "mixed_precision": Option(False, "Keras mixed_float16 policy (float32 variables and loss, loss scaling)",
+                                  (True, False)),
+    }
+
+    def __init__(self, device: str = "cpu", options=None):
+        super().__init__(device, options)
+        if keras.backend.backend() != "tensorflow":
+            raise ConfigError(f"tensorflow: Keras is running on the {keras.backend.backend()!r} backend; "
+                              "set KERAS_BACKEND=tensorflow")
+        if device == "gpu":
+            gpus = tf.config.list_physical_devices("GPU")
+            if not gpus:
+                raise ConfigError("tensorflow: --device gpu but TensorFlow sees no GPU (a CPU-only build such as "
+                                  "tensorflow-cpu, or no CUDA driver); "
+                                  "install 'tensorflow[and-cuda]' on a CUDA machine")
+            for gpu in gpus:
+                try:
+                    tf.config.experimental.set_memory_growth(gpu, True)
+                except RuntimeError:  # the runtime is already initialised
+                    pass
+        self.tf_device = "/GPU:0" if device == "gpu" else "/CPU:0"
+        self.policy = MIXED_POLICY if self.settings["mixed_precision"] else "float32"
+
+    def environment(self) -> dict:
+        threads = tf.config.threading.get_intra_op_parallelism_threads()
+        interop = tf.config.threading.get_inter_op_parallelism_threads()
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        env = {
+            "framework": "tensorflow",
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "device_name": _cpu_name(),
+            "threads": threads or cores,  # 0 means TF's default: one per schedulable core
+            "interop_threads": interop or cores,
+            "xla": self.settings["xla"],
+            "precision": self.policy,
+        }
+        if self.device == "gpu":
+            details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+            build = tf.sysconfig.get_build_info()
+            env.update(device_name=details.get("device_name", "GPU"), cuda=build.get("cuda_version"),
+                       cudnn=build.get("cudnn_version"))
+        return env
+
+    # -- the model -------------------------------------------------------------------------
+    def _reset_memory(self) -> None:
+        if self.device == "gpu":
+            tf.config.experimental.reset_memory_stats("GPU:0")
+
+    def build(self, graph: Graph, weights) -> TFModel:
+        with tf.device(self.tf_device):
+            model = graph_model.build_model(graph, self.policy)
+            graph_model.load_weights(model, graph, weights)
+        self._reset_memory()
+        return TFModel(model, graph)
+
+    def build_native(self, factory, input_shape, num_classes, seed) -> TFModel:
+        keras.utils.set_random_seed(seed)
+        with tf.device(self.tf_device):
+            model = factory(input_shape, num_classes)
+        self._reset_memory()
+        return TFModel(model, None)
+
+    def export_weights(self, model: TFModel) -> dict[str, np.ndarray]:
+        if model.graph is None:
+            return {v.path: v.numpy() for v in model.model.weights}
+        return graph_model.export_weights(model.model, model.graph)
+
+    def count_params(self, model: TFModel) -> tuple[int, int]:
+        def size(variables) -> int:
+            return sum(int(np.prod(v.shape)) for v in variables)
+
+        return size(model.model.trainable_weights), size(model.model.non_trainable_weights)
+
+    # -- data and steps --------------------------------------------------------------------
+    def to_device(self, x: np.ndarray, y: np.ndarray | None = None):
+        with tf.device(self.tf_device):
+            # identity forces the copy onto the device now, not at the first step
+            xt = tf.identity(tf.convert_to_tensor(x, dtype=tf.float32))
+            yt = None if y is None else tf.identity(tf.convert_to_tensor(y, dtype=tf.int64))
+        return xt, yt
+
+    def _make_step(self, model: TFModel, spec: OptimizerSpec) -> Callable[[Any, Any], Any]:
+        net, device = model.model, self.tf_device
+        params = [v.value for v in net.trainable_variables]  # the tf.Variables under Keras's wrappers
+        with tf.device(device):
+            opt = make_optimizer(spec, params)
+            scaler = LossScaleOptimizer(opt) if self.policy == MIXED_POLICY else None
+
+        @tf.function(jit_compile=self.settings["xla"])
+        def step(x, y):
+            with tf.device(device):
+                with tf.GradientTape() as tape:
+                    loss = cross_entropy(net(x, training=True), y)
+                    target = loss if scaler is None else scaler.scale_loss(loss)
+                grads = tape.gradient(target, params)
+                (opt if scaler is None else scaler).apply(grads)
+            return loss
+
+        return step
+
+    def train_step(self, model: TFModel, optimizer: OptimizerSpec, seed: int):
+        if model.graph is None:
+            keras.utils.set_random_seed(seed)
+        seed_dropout(model.model, seed)
+        return self._make_step(model, optimizer)
+
+    def eval_step(self, model: TFModel):
+        net, device = model.model, self.tf_device
+
+        @tf.function(jit_compile=self.settings["xla"])
+        def step(x):
+            with tf.device(device):
+                return tf.cast(net(x, training=False), tf.float32)
+
+        return step
+
+    def sync(self, value) -> None:
+        value.numpy()  # blocks until the value, and so the work before it, is computed
+
+    def to_numpy(self, value) -> np.ndarray:
+        return np.asarray(value.numpy())
+
+    # -- probes ----------------------------------------------------------------------------
+    def peak_device_memory(self) -> int | None:
+        if self.device != "gpu":
+            return None
+        return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+
+    def train_step_flops(self, model: TFModel, optimizer: OptimizerSpec, x, y):
+        profiler, logger = tf.compat.v1.profiler, tf.get_logger()
+        level = logger.level
+        logger.setLevel("ERROR")  # the v1 profiler logs deprecation notices
+        try:
+            graph = self._make_step(model, optimizer).get_concrete_function(x, y).graph
+            kinds = {op.type for op in graph.get_operations()}
+            if kinds & {"While", "StatelessWhile"}:
+                return None, ("tf.compat.v1.profiler sees only top-level ops, not the body of the step's while loop "
+                              "(e.g. an LSTM's recurrence)")
+            opts = profiler.ProfileOptionBuilder(profiler.ProfileOptionBuilder.float_operation()).with_empty_output()
+            stats = profiler.profile(graph=graph, cmd="op", options=opts.build())
+        except Exception as e:  # legacy API: never fail a run over it
+            return None, f"tf.compat.v1.profiler unavailable: {type(e).__name__}: {e}"
+        finally:
+            logger.setLevel(level)
+        method = ("tf.compat.v1.profiler float_operation() on the traced step graph "
+                  "(fwd, bwd and update ops with flops stats)")
+        if kinds & {"If", "StatelessIf"}:
+            method += "; the loss-scaled update inside tf.cond is not counted"
+        return float(stats.total_float_ops), method

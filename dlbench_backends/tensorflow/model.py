@@ -1,0 +1,168 @@
+"""Graph -> functional ``keras.Model`` (Keras 3 on TensorFlow), and canonical weights in and out.
+
+TensorFlow is channels-last like the canonical layout: conv kernels are HWIO, dense kernels
+(in, out), Flatten and Reshape visit (H, W, C), and Keras's LSTM has the canonical gate order, so
+weights load as they are. The one reshape: a depthwise conv (groups == in_channels) becomes
+``DepthwiseConv2D``, whose kernel is (kh, kw, C, multiplier) for the canonical (kh, kw, 1, C * multiplier).
+
+Explicit padding is TF's ``same`` where that pads identically, else ``ZeroPadding2D`` before a
+``valid`` conv; max-pool padding pads with -inf (as ``same`` pooling does), so padded cells never win.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dlbench.graph import (
+    INPUT, LSTM, Activation, Add, AvgPool2d, BatchNorm, Concat, Conv2d, Dense, Dropout, Flatten,
+    GlobalAvgPool2d, Graph, Layer, MaxPool2d, Node, Reshape,
+)
+
+Shape = tuple[int, ...]
+_BN = {"gamma": "gamma", "beta": "beta", "moving_mean": "moving_mean", "moving_var": "moving_variance"}
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+class NegInfPadding2D(keras.layers.Layer):
+    """Symmetric spatial padding with -inf (for max pooling with explicit padding)."""
+
+    def __init__(self, padding: tuple[int, int], **kwargs):
+        super().__init__(**kwargs)
+        self.padding = tuple(padding)
+
+    def call(self, x):
+        ph, pw = self.padding
+        return tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]], constant_values=float("-inf"))
+
+    def compute_output_shape(self, shape):
+        ph, pw = self.padding
+        grow = lambda n, p: None if n is None else n + 2 * p  # noqa: E731
+        return (shape[0], grow(shape[1], ph), grow(shape[2], pw), shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+def is_depthwise(layer: Layer, in_shape: Shape) -> bool:
+    return isinstance(layer, Conv2d) and layer.groups > 1 and layer.groups == in_shape[-1]
+
+
+def _is_same(in_shape: Shape, window, stride, padding) -> bool:
+    """Whether TF's ``padding="same"`` pads exactly ``padding`` on both sides of each spatial axis."""
+    for size, k, s, p in zip(in_shape[:2], _pair(window), _pair(stride), _pair(padding)):
+        out = -(-size // s)
+        if max((out - 1) * s + k - size, 0) != 2 * p or out != (size + 2 * p - k) // s + 1:
+            return False
+    return True
+
+
+def _windowed(layer: Conv2d | MaxPool2d, in_shape: Shape, name: str, kw: dict) -> list[keras.layers.Layer]:
+    pad = _pair(layer.padding)
+    if isinstance(layer, Conv2d):
+        window, stride = layer.kernel_size, layer.stride
+    else:
+        window, stride = layer.pool_size, layer.stride if layer.stride is not None else layer.pool_size
+    same = pad != (0, 0) and _is_same(in_shape, window, stride, pad)
+    padding = "same" if same else "valid"
+    if isinstance(layer, MaxPool2d):
+        pre, main = NegInfPadding2D, keras.layers.MaxPooling2D(window, stride, padding=padding, name=name, **kw)
+    elif is_depthwise(layer, in_shape):
+        pre, main = keras.layers.ZeroPadding2D, keras.layers.DepthwiseConv2D(
+            window, stride, padding=padding, depth_multiplier=layer.filters // in_shape[-1],
+            use_bias=layer.use_bias, name=name, **kw)
+    else:
+        pre, main = keras.layers.ZeroPadding2D, keras.layers.Conv2D(
+            layer.filters, window, strides=stride, padding=padding, groups=layer.groups, use_bias=layer.use_bias,
+            name=name, **kw)
+    return ([pre(pad, name=f"{name}__pad", **kw)] if pad != (0, 0) and not same else []) + [main]
+
+
+def _layers(layer: Layer, in_shape: Shape, name: str, dtype: str) -> list[keras.layers.Layer]:
+    """The Keras layers for one graph node; the last one carries the node's name and weights."""
+    kw = {"name": name, "dtype": dtype}
+    if isinstance(layer, (Conv2d, MaxPool2d)):
+        return _windowed(layer, in_shape, name, {"dtype": dtype})
+    if isinstance(layer, Dense):
+        return [keras.layers.Dense(layer.units, use_bias=layer.use_bias, **kw)]
+    if isinstance(layer, AvgPool2d):
+        return [keras.layers.AveragePooling2D(layer.pool_size, layer.stride, padding="valid", **kw)]
+    if isinstance(layer, GlobalAvgPool2d):
+        return [keras.layers.GlobalAveragePooling2D(**kw)]
+    if isinstance(layer, Flatten):
+        return [keras.layers.Flatten(**kw)]
+    if isinstance(layer, Reshape):
+        return [keras.layers.Reshape(tuple(layer.shape), **kw)]
+    if isinstance(layer, BatchNorm):
+        return [keras.layers.BatchNormalization(axis=-1, momentum=layer.momentum, epsilon=layer.eps, **kw)]
+    if isinstance(layer, Dropout):
+        return [keras.layers.Dropout(layer.rate, **kw)]
+    if isinstance(layer, LSTM):
+        return [keras.layers.LSTM(layer.units, return_sequences=layer.return_sequences, **kw)]
+    if isinstance(layer, Activation):
+        if layer.fn == "relu6":
+            return [keras.layers.ReLU(max_value=6.0, **kw)]
+        return [keras.layers.Activation(layer.fn, **kw)]
+    if isinstance(layer, Add):
+        return [keras.layers.Add(**kw)]
+    if isinstance(layer, Concat):
+        return [keras.layers.Concatenate(axis=-1, **kw)]
+    raise NotImplementedError(f"tensorflow backend cannot build layer {type(layer).__name__}")
+
+
+def build_model(graph: Graph, dtype_policy: str = "float32") -> keras.Model:
+    """A functional Keras model of ``graph``; each node's (last) Keras layer is named after it.
+
+    Under a mixed policy the logits are cast back to float32 by a final linear activation.
+    """
+    values = {INPUT: keras.Input(graph.input_shape, name=INPUT)}
+    for node in graph.nodes:
+        ins = [values[i] for i in node.inputs]
+        x = ins if len(ins) > 1 else ins[0]
+        for layer in _layers(node.layer, graph.input_shapes(node)[0], node.name, dtype_policy):
+            x = layer(x)
+        values[node.name] = x
+    out = values[graph.nodes[-1].name]
+    if dtype_policy != "float32":
+        out = keras.layers.Activation("linear", dtype="float32", name="logits__float32")(out)
+    return keras.Model(values[INPUT], out, name=graph.name)
+
+
+def _variable(model: keras.Model, graph: Graph, node: Node, pname: str):
+    layer = model.get_layer(node.name)
+    if isinstance(node.layer, BatchNorm):
+        return getattr(layer, _BN[pname])
+    if isinstance(node.layer, LSTM):
+        return getattr(layer.cell, pname)
+    return getattr(layer, pname)
+
+
+def _params(graph: Graph, node: Node):
+    return node.layer.params(*graph.input_shapes(node))
+
+
+def load_weights(model: keras.Model, graph: Graph, weights: Mapping[str, np.ndarray]) -> None:
+    for node in graph.nodes:
+        for pname in _params(graph, node):
+            var = _variable(model, graph, node, pname)
+            value = np.asarray(weights[f"{node.name}.{pname}"], dtype=np.float32)
+            if pname == "kernel" and is_depthwise(node.layer, graph.input_shapes(node)[0]):
+                value = value.reshape(var.shape)  # (kh, kw, 1, C * M) -> (kh, kw, C, M)
+            if value.shape != tuple(var.shape):
+                raise ValueError(f"{node.name}.{pname}: canonical shape {value.shape} != keras {tuple(var.shape)}")
+            var.assign(value)
+
+
+def export_weights(model: keras.Model, graph: Graph) -> dict[str, np.ndarray]:
+    out = {}
+    for node in graph.nodes:
+        for pname, p in _params(graph, node).items():
+            value = _variable(model, graph, node, pname).numpy()
+            out[f"{node.name}.{pname}"] = np.array(value, dtype=np.float32).reshape(p.shape)  # depthwise: back to HWIO
+    return out
