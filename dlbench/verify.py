@@ -7,6 +7,7 @@ logits again. The parent compares every pair of backends.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -27,11 +28,13 @@ class Tolerance:
 
 def verify_job(payload: dict, progress) -> dict:
     """Worker side, one backend: logits before and after training, and the loss curve."""
-    from dlbench import loop
+    from dlbench import loop, registry
     from dlbench.data.batching import eval_batches, train_batches
     from dlbench.optim import OptimizerSpec
 
     config = RunConfig.from_dict(payload)
+    declared = registry.get_backend(config.backend).load().options  # an option applies where declared
+    config = dataclasses.replace(config, backend_options={k: v for k, v in config.backend_options.items() if k in declared})
     p = loop.prepare(config, progress, exact=True)
     dataset, graph, backend, model, adapt = p.dataset, p.graph, p.backend, p.model, p.adapt
     if graph is None:

@@ -11,11 +11,11 @@ def test_builtins_register_through_entry_points():
     entry_points = {name for name, _ in pm.list_name_plugin()}
     assert {"models", "datasets", "torch", "tensorflow", "jax"} <= entry_points
     assert registry.list_backends() == ["jax", "tensorflow", "torch"]
-    assert registry.list_datasets() == ["digits", "fashion-mnist", "mnist", "synthetic"]
+    assert registry.list_datasets() == ["cifar10", "cifar100", "digits", "fashion-mnist", "imagefolder", "mnist", "synthetic"]
 
 
 def test_glob_patterns_and_aliases():
-    assert registry.list_models("*net*") == ["alexnet", "lenet5"]
+    assert registry.list_models("*net*") == ["alexnet", "lenet5", "mobilenet_v2", "resnet50"]
     assert registry.get_backend("tf").name == "tensorflow"
     assert registry.get_backend("pytorch").name == "torch"
 

@@ -50,7 +50,7 @@ def test_synthetic_data_reports_no_accuracy(test_plugins, tmp_path):
     [
         (["-m", "resnet9000"], "unknown model 'resnet9000'; choose one of: alexnet, "),
         (["-b", "caffe"], "unknown backend 'caffe'; choose one of: jax, numpy, tensorflow, torch"),
-        (["-d", "imagenet"], "unknown dataset 'imagenet'; choose one of: digits, fashion-mnist"),
+        (["-d", "imagenet"], "unknown dataset 'imagenet'; choose one of: cifar10, cifar100, digits, fashion-mnist"),
         (["--batch-size", "0"], "batch size must be a positive integer, got 0"),
         (["--optimizer", "lbfgs"], "'lbfgs' is not one of"),
         (["-o", "compile"], "is not KEY=VALUE"),
