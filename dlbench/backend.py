@@ -54,11 +54,16 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     options: ClassVar[Mapping[str, Option]] = {}
     devices: ClassVar[tuple[str, ...]] = ("cpu", "gpu")
+    #: float32 is what runs are timed in; float64 lets ``verify`` compare training without round-off
+    dtypes: ClassVar[tuple[str, ...]] = ("float32",)
 
-    def __init__(self, device: str = "cpu", options: Mapping[str, Any] | None = None):
+    def __init__(self, device: str = "cpu", options: Mapping[str, Any] | None = None, dtype: str = "float32"):
         if device not in self.devices:
             raise ConfigError(f"{self.name}: unknown device {device!r}; choose one of: {', '.join(self.devices)}")
+        if dtype not in self.dtypes:
+            raise ConfigError(f"{self.name}: cannot compute in {dtype}; this backend supports: {', '.join(self.dtypes)}")
         self.device = device
+        self.dtype = dtype
         given = dict(options or {})
         unknown = set(given) - set(self.options)
         if unknown:

@@ -114,10 +114,14 @@ def run(backend, model, dataset, batch_size, epochs, steps, warmup, optimizer, l
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]))
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False))
-@click.option("--rtol-logits", default=1e-5, show_default=True, type=float, help="Bound on initial logits' relative difference.")
-@click.option("--rtol-trained", default=1e-3, show_default=True, type=float, help="Bound on losses and trained logits.")
+@click.option("--dtype", default="float32", show_default=True, type=click.Choice(["float32", "float64"]),
+              help="Precision of the comparison; float64 removes the round-off that deep models amplify in training.")
+@click.option("--rtol-logits", default=None, type=float,
+              help="Bound on initial logits' relative difference  [default: 1e-5 in float32, 1e-10 in float64]")
+@click.option("--rtol-trained", default=None, type=float,
+              help="Bound on losses and trained logits  [default: 1e-3 in float32, 1e-8 in float64]")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Backend setting (applies to every backend that has it).")
-def verify(model, backends, dataset, batch_size, steps, optimizer, lr, seed, device, data_dir, rtol_logits,
+def verify(model, backends, dataset, batch_size, steps, optimizer, lr, seed, device, data_dir, dtype, rtol_logits,
            rtol_trained, options):
     """Check that backends compute the same logits and losses from the same weights and batches."""
     from tabulate import tabulate
@@ -137,7 +141,10 @@ def verify(model, backends, dataset, batch_size, steps, optimizer, lr, seed, dev
     except DlbenchError as e:
         raise click.UsageError(str(e)) from None
     announce = lambda name: click.echo(f"verify: running {name} ...", err=True)  # noqa: E731
-    rows, errors = run_verify(config, names, Tolerance(rtol_logits, rtol_trained), announce)
+    default = Tolerance.default(dtype)
+    tol = Tolerance(default.logits if rtol_logits is None else rtol_logits,
+                    default.trained if rtol_trained is None else rtol_trained)
+    rows, errors = run_verify(config, names, tol, announce, dtype)
     if rows:
         click.echo(tabulate([{**r, "ok": "PASS" if r["ok"] else "FAIL"} for r in rows], headers="keys", floatfmt=".2e"))
     for name, err in errors.items():

@@ -32,7 +32,7 @@ def run_job(job: str, payload: dict, timeout: float | None = None,
         input_path, output_path = Path(tmp, "input.json"), Path(tmp, "output.json")
         input_path.write_text(json.dumps(payload))
         tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DLBENCH_PARENT_PID": str(os.getpid())}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         proc = subprocess.Popen(
             [sys.executable, "-m", "dlbench.worker", job, str(input_path), str(output_path)],

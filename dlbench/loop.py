@@ -40,8 +40,9 @@ class Prepared:
     adapt: Adapter
 
 
-def prepare(config: RunConfig, progress: Progress = _noop, exact: bool = False) -> Prepared:
-    """Load the data and build the model with canonical weights; ``exact`` turns dropout off."""
+def prepare(config: RunConfig, progress: Progress = _noop, exact: bool = False, dtype: str = "float32") -> Prepared:
+    """Load the data and build the model with canonical weights; ``exact`` turns dropout off, and
+    ``dtype`` float64 (for ``verify``) builds it in double precision."""
     model_info = registry.get_model(config.model)
     dataset_info = registry.get_dataset(config.dataset)
     backend_cls = registry.get_backend(config.backend).load()
@@ -59,7 +60,11 @@ def prepare(config: RunConfig, progress: Progress = _noop, exact: bool = False) 
     adapt = Adapter(dataset.input_shape, input_shape, dataset.scale, dataset.mean, dataset.std)
 
     progress("phase", name="building model")
-    backend = backend_cls(device=config.device, options=config.backend_options)
+    if dtype not in backend_cls.dtypes:
+        raise ConfigError(f"{backend_cls.name}: cannot compute in {dtype}; this backend supports: "
+                          f"{', '.join(backend_cls.dtypes)}")
+    extra = {"dtype": dtype} if dtype != "float32" else {}  # a float32-only backend need not take the argument
+    backend = backend_cls(device=config.device, options=config.backend_options, **extra)
     if backend.name in model_info.native:
         module, _, attr = model_info.native[backend.name].partition(":")
         factory = getattr(importlib.import_module(module), attr)

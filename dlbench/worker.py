@@ -7,9 +7,11 @@ cannot corrupt them. The job's output (or its error) is written atomically to OU
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import json
 import os
+import signal
 import sys
 import traceback
 
@@ -20,8 +22,23 @@ EXIT_INPUT_ERROR = 2
 EXIT_CRASH = 3
 
 
+def die_with_parent(parent_pid: int | None) -> None:
+    """Have the kernel kill this worker if the runner dies (Linux): a killed sweep must not leave a
+    run behind that keeps the CPU busy and skews the next measurements."""
+    if not sys.platform.startswith("linux"):
+        return
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if parent_pid is not None and os.getppid() != parent_pid:  # the parent died before prctl
+        os._exit(EXIT_CRASH)
+
+
 def main(argv: list[str]) -> int:
     job_name, input_path, output_path = argv
+    die_with_parent(int(os.environ["DLBENCH_PARENT_PID"]) if "DLBENCH_PARENT_PID" in os.environ else None)
     events = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr

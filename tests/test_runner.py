@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -162,3 +163,39 @@ def test_version_and_help():
     assert invoke("--version").output.startswith("dlbench, version ")
     helptext = invoke("run", "--help").output
     assert "Examples:" in helptext and "--timeout" in helptext and "--json" in helptext
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_a_killed_runner_takes_its_worker_down(test_plugins, tmp_path):
+    runner = subprocess.Popen([sys.executable, "-m", "dlbench.cli", "run", "-b", "numpy", "-m", "mlp", "--steps", "2",
+                               "-o", "crash=hang", "--output", str(tmp_path), "-q"])
+    deadline = time.monotonic() + 60
+    while not (workers := _children(runner.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert workers, "the runner started no worker"
+    time.sleep(3)  # into the hang: a worker killed earlier dies anyway, on its first write to the closed pipe
+    runner.kill()
+    runner.wait()
+    deadline = time.monotonic() + 10
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(_alive, workers))

@@ -75,9 +75,13 @@ class JaxBackend(Backend):
         "precision": Option("highest", "matmul/conv precision: highest is true float32; default lets XLA "
                             "use TF32/bf16 passes on GPUs", tuple(_PRECISION)),
     }
+    dtypes = ("float32", "float64")
 
-    def __init__(self, device: str = "cpu", options=None):
-        super().__init__(device, options)
+    def __init__(self, device: str = "cpu", options=None, dtype: str = "float32"):
+        super().__init__(device, options, dtype)
+        if dtype == "float64":
+            jax.config.update("jax_enable_x64", True)  # this worker process only
+        self.np_dtype = np.dtype(dtype)
         try:
             self.jax_device = jax.devices("gpu" if device == "gpu" else "cpu")[0]
         except RuntimeError:
@@ -98,7 +102,7 @@ class JaxBackend(Backend):
             "device_kind": dev.device_kind,
             "device_name": dev.device_kind if dev.platform != "cpu" else (platform.processor() or platform.machine()),
             "matmul_precision": self.settings["precision"],
-            "precision": "float32" if true_f32 else "float32 storage, TF32/bf16 matmul passes allowed",
+            "precision": self.dtype if true_f32 else "float32 storage, TF32/bf16 matmul passes allowed",
             "cpu_threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
         }
@@ -113,7 +117,7 @@ class JaxBackend(Backend):
 
     def build(self, graph: Graph, weights) -> JaxModel:
         module = graph_model.build_module(graph, self.precision)
-        return self._wrap(module, graph, graph_model.load_weights(module, graph, weights))
+        return self._wrap(module, graph, graph_model.load_weights(module, graph, weights, self.np_dtype))
 
     def build_native(self, factory, input_shape, num_classes, seed) -> JaxModel:
         """``factory(input_shape, num_classes)`` returns a linen module called as ``module(x, train=...)``."""
@@ -134,7 +138,7 @@ class JaxBackend(Backend):
 
     # -- data and steps --------------------------------------------------------------------
     def to_device(self, x: np.ndarray, y: np.ndarray | None = None):
-        xd = jax.device_put(np.asarray(x, np.float32), self.jax_device)
+        xd = jax.device_put(np.asarray(x, self.np_dtype), self.jax_device)
         return xd, (None if y is None else jax.device_put(np.asarray(y, np.int32), self.jax_device))
 
     def _scoped(self, model: JaxModel, fn: Callable) -> Callable:

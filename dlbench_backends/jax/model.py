@@ -140,9 +140,9 @@ def abstract_variables(module: nn.Module, input_shape) -> Variables:
     return jax.eval_shape(lambda x: module.init(jax.random.key(0), x, train=False), x)
 
 
-def load_weights(module: GraphModule, graph: Graph, weights: Mapping[str, np.ndarray]) -> Variables:
-    """Flax variables (numpy, float32) holding the canonical ``weights``; shapes are checked
-    against what the module itself declares."""
+def load_weights(module: GraphModule, graph: Graph, weights: Mapping[str, np.ndarray], dtype=np.float32) -> Variables:
+    """Flax variables (numpy arrays of ``dtype``) holding the canonical ``weights``; shapes are
+    checked against what the module itself declares."""
     expected = abstract_variables(module, graph.input_shape)
     variables: Variables = {c: {} for c in expected}
     for node in graph.nodes:
@@ -151,7 +151,7 @@ def load_weights(module: GraphModule, graph: Graph, weights: Mapping[str, np.nda
             key = f"{node.name}.{pname}"
             if key not in weights:
                 raise ConfigError(f"jax: weights lack {key!r}")
-            value = np.array(weights[key], dtype=np.float32)  # a private copy: state buffers are donated
+            value = np.array(weights[key], dtype=dtype)  # a private copy: state buffers are donated
             want = expected[col][node.name][fname].shape
             if value.shape != want:
                 raise ConfigError(f"jax: weight {key!r} has shape {value.shape}, the module expects {want}")

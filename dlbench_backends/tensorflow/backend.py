@@ -32,8 +32,9 @@ class TFModel:
 
 
 def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """Mean sparse softmax cross-entropy, computed in float32."""
-    logits = tf.cast(logits, tf.float32)
+    """Mean sparse softmax cross-entropy, computed in float32 (float64 for float64 logits)."""
+    if logits.dtype != tf.float64:
+        logits = tf.cast(logits, tf.float32)
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
@@ -71,9 +72,12 @@ class TensorFlowBackend(Backend):
         "mixed_precision": Option(False, "Keras mixed_float16 policy (float32 variables and loss, loss scaling)",
                                   (True, False)),
     }
+    dtypes = ("float32", "float64")
 
-    def __init__(self, device: str = "cpu", options=None):
-        super().__init__(device, options)
+    def __init__(self, device: str = "cpu", options=None, dtype: str = "float32"):
+        super().__init__(device, options, dtype)
+        if dtype == "float64" and self.settings["mixed_precision"]:
+            raise ConfigError("tensorflow: mixed_precision=true contradicts computing in float64")
         if keras.backend.backend() != "tensorflow":
             raise ConfigError(f"tensorflow: Keras is running on the {keras.backend.backend()!r} backend; "
                               "set KERAS_BACKEND=tensorflow")
@@ -89,7 +93,7 @@ class TensorFlowBackend(Backend):
                 except RuntimeError:  # the runtime is already initialised
                     pass
         self.tf_device = "/GPU:0" if device == "gpu" else "/CPU:0"
-        self.policy = MIXED_POLICY if self.settings["mixed_precision"] else "float32"
+        self.policy = MIXED_POLICY if self.settings["mixed_precision"] else dtype
 
     def environment(self) -> dict:
         threads = tf.config.threading.get_intra_op_parallelism_threads()
@@ -146,7 +150,7 @@ class TensorFlowBackend(Backend):
     def to_device(self, x: np.ndarray, y: np.ndarray | None = None):
         with tf.device(self.tf_device):
             # identity forces the copy onto the device now, not at the first step
-            xt = tf.identity(tf.convert_to_tensor(x, dtype=tf.float32))
+            xt = tf.identity(tf.convert_to_tensor(x, dtype=tf.float64 if self.policy == "float64" else tf.float32))
             yt = None if y is None else tf.identity(tf.convert_to_tensor(y, dtype=tf.int64))
         return xt, yt
 
@@ -177,11 +181,12 @@ class TensorFlowBackend(Backend):
 
     def eval_step(self, model: TFModel):
         net, device = model.model, self.tf_device
+        out_dtype = tf.float64 if self.policy == "float64" else tf.float32
 
         @tf.function(jit_compile=self.settings["xla"])
         def step(x):
             with tf.device(device):
-                return tf.cast(net(x, training=False), tf.float32)
+                return tf.cast(net(x, training=False), out_dtype)
 
         return step
 

@@ -121,7 +121,7 @@ def build_model(graph: Graph, dtype_policy: str = "float32") -> keras.Model:
 
     Under a mixed policy the logits are cast back to float32 by a final linear activation.
     """
-    values = {INPUT: keras.Input(graph.input_shape, name=INPUT)}
+    values = {INPUT: keras.Input(graph.input_shape, name=INPUT, dtype="float64" if dtype_policy == "float64" else "float32")}
     for node in graph.nodes:
         ins = [values[i] for i in node.inputs]
         x = ins if len(ins) > 1 else ins[0]
@@ -129,7 +129,7 @@ def build_model(graph: Graph, dtype_policy: str = "float32") -> keras.Model:
             x = layer(x)
         values[node.name] = x
     out = values[graph.nodes[-1].name]
-    if dtype_policy != "float32":
+    if dtype_policy.startswith("mixed"):
         out = keras.layers.Activation("linear", dtype="float32", name="logits__float32")(out)
     return keras.Model(values[INPUT], out, name=graph.name)
 
@@ -151,7 +151,7 @@ def load_weights(model: keras.Model, graph: Graph, weights: Mapping[str, np.ndar
     for node in graph.nodes:
         for pname in _params(graph, node):
             var = _variable(model, graph, node, pname)
-            value = np.asarray(weights[f"{node.name}.{pname}"], dtype=np.float32)
+            value = np.asarray(weights[f"{node.name}.{pname}"], dtype=var.dtype)
             if pname == "kernel" and is_depthwise(node.layer, graph.input_shapes(node)[0]):
                 value = value.reshape(var.shape)  # (kh, kw, 1, C * M) -> (kh, kw, C, M)
             if value.shape != tuple(var.shape):
@@ -164,5 +164,5 @@ def export_weights(model: keras.Model, graph: Graph) -> dict[str, np.ndarray]:
     for node in graph.nodes:
         for pname, p in _params(graph, node).items():
             value = _variable(model, graph, node, pname).numpy()
-            out[f"{node.name}.{pname}"] = np.array(value, dtype=np.float32).reshape(p.shape)  # depthwise: back to HWIO
+            out[f"{node.name}.{pname}"] = np.array(value).reshape(p.shape)  # depthwise: back to HWIO
     return out

@@ -32,9 +32,11 @@ class TorchBackend(Backend):
         "tf32": Option(False, "allow TF32 matmuls and convolutions on NVIDIA GPUs", (True, False)),
         "channels_last": Option(False, "images and conv weights in channels-last memory format", (True, False)),
     }
+    dtypes = ("float32", "float64")
 
-    def __init__(self, device: str = "cpu", options=None):
-        super().__init__(device, options)
+    def __init__(self, device: str = "cpu", options=None, dtype: str = "float32"):
+        super().__init__(device, options, dtype)
+        self.torch_dtype = getattr(torch, dtype)
         if device == "gpu":
             if not torch.cuda.is_available():
                 raise ConfigError("torch: --device gpu but no CUDA device is visible to PyTorch")
@@ -50,7 +52,7 @@ class TorchBackend(Backend):
             "device_name": cpu_model(),
             "threads": torch.get_num_threads(),
             "interop_threads": torch.get_num_interop_threads(),
-            "precision": "float32",
+            "precision": self.dtype,
         }
         if self.device == "gpu":
             env.update(device_name=torch.cuda.get_device_name(), cuda=torch.version.cuda,
@@ -59,7 +61,7 @@ class TorchBackend(Backend):
 
     # -- the model -------------------------------------------------------------------------
     def _wrap(self, module: torch.nn.Module, graph: Graph | None) -> TorchModel:
-        module = module.to(self.torch_device)
+        module = module.to(self.torch_device, self.torch_dtype)
         if self.settings["channels_last"]:
             module = module.to(memory_format=torch.channels_last)
         forward = torch.compile(module) if self.settings["compile"] else module
@@ -93,7 +95,7 @@ class TorchBackend(Backend):
         if xt.ndim == 4:  # NHWC -> NCHW shape; the permuted view already is channels-last in memory
             xt = xt.permute(0, 3, 1, 2)
             xt = xt.contiguous(memory_format=torch.channels_last if self.settings["channels_last"] else torch.contiguous_format)
-        xt = xt.to(self.torch_device)
+        xt = xt.to(self.torch_device, self.torch_dtype)
         return xt, (None if y is None else torch.from_numpy(y).to(self.torch_device))
 
     def train_step(self, model: TorchModel, optimizer: OptimizerSpec, seed: int):
