@@ -7,6 +7,7 @@ The overhead group times dlbench's ``step`` against calling the very same jitted
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -21,6 +22,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 
+from benchmarks.conftest import interleave  # noqa: E402
 from dlbench import registry  # noqa: E402
 from dlbench.graph import init_weights  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
@@ -32,6 +34,7 @@ P = jax.lax.Precision.HIGHEST  # what dlbench uses by default
 LR = 0.01
 CASES = {"lenet5": 128, "alexnet": 16}
 ROUNDS = {"lenet5": 300, "alexnet": 20}
+INTERLEAVED_ROUNDS = {"lenet5": 300, "alexnet": 60}  # a paired ratio needs more AlexNet rounds
 WARMUP = 3  # the first includes compilation
 
 
@@ -88,24 +91,18 @@ def batch(name: str, size: int | None = None, shape=None):
     return x, rng.integers(0, info.num_classes, size)
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_dlbench_step(benchmark, name):
+def dlbench_step(name: str) -> Callable[[], None]:
+    """One timed step exactly as the runner times it."""
     info = registry.get_model(name)
     graph = info.build(info.input_shape, info.num_classes)
     backend = JaxBackend()
     model = backend.build(graph, init_weights(graph, 0))
     step = backend.train_step(model, OptimizerSpec.create("sgd", LR), 0)
     x, y = backend.to_device(*batch(name))
-
-    def timed():  # exactly what the runner times
-        backend.sync(step(x, y))
-
-    benchmark.group = f"jax-{name}-b{CASES[name]}"
-    benchmark.pedantic(timed, rounds=ROUNDS[name], warmup_rounds=WARMUP)
+    return lambda: backend.sync(step(x, y))
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_handwritten_step(benchmark, name):
+def handwritten_step(name: str) -> Callable[[], None]:
     net = LeNet5() if name == "lenet5" else AlexNet(registry.get_model(name).num_classes)
     tx = optax.sgd(LR)
     x, y = (jax.device_put(a) for a in batch(name))
@@ -117,8 +114,26 @@ def test_handwritten_step(benchmark, name):
         *state[:], loss = step(*state, x, y)
         loss.block_until_ready()
 
+    return timed
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_dlbench_step(benchmark, name):
     benchmark.group = f"jax-{name}-b{CASES[name]}"
-    benchmark.pedantic(timed, rounds=ROUNDS[name], warmup_rounds=WARMUP)
+    benchmark.pedantic(dlbench_step(name), rounds=ROUNDS[name], warmup_rounds=WARMUP)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_handwritten_step(benchmark, name):
+    benchmark.group = f"jax-{name}-b{CASES[name]}"
+    benchmark.pedantic(handwritten_step(name), rounds=ROUNDS[name], warmup_rounds=WARMUP)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_interleaved(benchmark, name):
+    benchmark.group = f"jax-{name}-b{CASES[name]}-interleaved"
+    interleave(benchmark, {"dlbench": dlbench_step(name), "handwritten": handwritten_step(name)}, INTERLEAVED_ROUNDS[name],
+               WARMUP)
 
 
 @pytest.mark.parametrize("call", ["step", "raw-jit"])

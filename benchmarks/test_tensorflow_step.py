@@ -5,6 +5,7 @@ Run: pytest benchmarks/test_tensorflow_step.py --benchmark-only
 """
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -14,12 +15,14 @@ tf = pytest.importorskip("tensorflow")
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
+from benchmarks.conftest import interleave  # noqa: E402
 from dlbench import registry  # noqa: E402
 from dlbench.graph import init_weights  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
 
 CASES = {"lenet5": 128, "alexnet": 16}
 ROUNDS = {"lenet5": 150, "alexnet": 12}
+INTERLEAVED_ROUNDS = {"lenet5": 300, "alexnet": 60}  # a paired ratio needs more AlexNet rounds
 XLA = [True, False]
 
 
@@ -55,9 +58,8 @@ def _label(xla: bool) -> str:
     return "xla" if xla else "noxla"
 
 
-@pytest.mark.parametrize("xla", XLA, ids=_label)
-@pytest.mark.parametrize("name", CASES)
-def test_dlbench_step(benchmark, name, xla):
+def dlbench_step(name: str, xla: bool) -> Callable[[], None]:
+    """One timed step exactly as the runner times it."""
     from dlbench_backends.tensorflow.backend import TensorFlowBackend
 
     info = registry.get_model(name)
@@ -66,17 +68,10 @@ def test_dlbench_step(benchmark, name, xla):
     model = backend.build(graph, init_weights(graph, 0))
     step = backend.train_step(model, OptimizerSpec.create("sgd"), 0)
     x, y = backend.to_device(*batch(name))
-
-    def timed():  # exactly what the runner times
-        backend.sync(step(x, y))
-
-    benchmark.group = f"tensorflow-{name}-b{CASES[name]}"
-    benchmark.pedantic(timed, rounds=ROUNDS[name], warmup_rounds=3)
+    return lambda: backend.sync(step(x, y))
 
 
-@pytest.mark.parametrize("jit", XLA, ids=_label)
-@pytest.mark.parametrize("name", CASES)
-def test_handwritten_step(benchmark, name, jit):
+def handwritten_step(name: str, jit: bool) -> Callable[[], None]:
     keras.utils.set_random_seed(0)
     model = handwritten(name)
     opt = keras.optimizers.SGD(0.01)
@@ -92,8 +87,30 @@ def test_handwritten_step(benchmark, name, jit):
         opt.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    def timed():
-        train(x, y).numpy()
+    return lambda: train(x, y).numpy()
 
+
+@pytest.mark.parametrize("xla", XLA, ids=_label)
+@pytest.mark.parametrize("name", CASES)
+def test_dlbench_step(benchmark, name, xla):
     benchmark.group = f"tensorflow-{name}-b{CASES[name]}"
-    benchmark.pedantic(timed, rounds=ROUNDS[name], warmup_rounds=3)
+    benchmark.pedantic(dlbench_step(name, xla), rounds=ROUNDS[name], warmup_rounds=3)
+
+
+@pytest.mark.parametrize("jit", XLA, ids=_label)
+@pytest.mark.parametrize("name", CASES)
+def test_handwritten_step(benchmark, name, jit):
+    benchmark.group = f"tensorflow-{name}-b{CASES[name]}"
+    benchmark.pedantic(handwritten_step(name, jit), rounds=ROUNDS[name], warmup_rounds=3)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_interleaved(benchmark, name):
+    """dlbench at its default setting (XLA on, see the backend) against the better of the two
+    hand-written loops, with and without XLA."""
+    from dlbench_backends.tensorflow.backend import TensorFlowBackend
+
+    benchmark.group = f"tensorflow-{name}-b{CASES[name]}-interleaved"
+    contenders = {"dlbench": dlbench_step(name, TensorFlowBackend.options["xla"].default),
+                  "handwritten-xla": handwritten_step(name, True), "handwritten-noxla": handwritten_step(name, False)}
+    interleave(benchmark, contenders, INTERLEAVED_ROUNDS[name])

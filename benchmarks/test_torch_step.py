@@ -3,6 +3,8 @@
 Run: pytest benchmarks/test_torch_step.py --benchmark-only
 """
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -10,12 +12,14 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
+from benchmarks.conftest import interleave  # noqa: E402
 from dlbench import registry  # noqa: E402
 from dlbench.graph import init_weights  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
 
 CASES = {"lenet5": 128, "alexnet": 16}
 ROUNDS = {"lenet5": 300, "alexnet": 20}
+INTERLEAVED_ROUNDS = {"lenet5": 300, "alexnet": 60}  # a paired ratio needs more AlexNet rounds
 
 
 def handwritten(name: str) -> nn.Module:
@@ -42,8 +46,8 @@ def batch(name: str):
     return x, rng.integers(0, info.num_classes, CASES[name])
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_dlbench_step(benchmark, name):
+def dlbench_step(name: str) -> Callable[[], None]:
+    """One timed step exactly as the runner times it."""
     from dlbench_backends.torch.backend import TorchBackend
 
     info = registry.get_model(name)
@@ -52,27 +56,38 @@ def test_dlbench_step(benchmark, name):
     model = backend.build(graph, init_weights(graph, 0))
     step = backend.train_step(model, OptimizerSpec.create("sgd"), 0)
     x, y = backend.to_device(*batch(name))
-
-    def timed():  # exactly what the runner times
-        backend.sync(step(x, y))
-
-    benchmark.group = f"torch-{name}-b{CASES[name]}"
-    benchmark.pedantic(timed, rounds=ROUNDS[name], warmup_rounds=3)
+    return lambda: backend.sync(step(x, y))
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_handwritten_step(benchmark, name):
+def handwritten_step(name: str) -> Callable[[], None]:
     torch.manual_seed(0)
     model = handwritten(name).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     xn, yn = batch(name)
     x, y = torch.from_numpy(xn).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(yn)
 
-    def timed():
+    def step():
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
 
+    return step
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_dlbench_step(benchmark, name):
     benchmark.group = f"torch-{name}-b{CASES[name]}"
-    benchmark.pedantic(timed, rounds=ROUNDS[name], warmup_rounds=3)
+    benchmark.pedantic(dlbench_step(name), rounds=ROUNDS[name], warmup_rounds=3)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_handwritten_step(benchmark, name):
+    benchmark.group = f"torch-{name}-b{CASES[name]}"
+    benchmark.pedantic(handwritten_step(name), rounds=ROUNDS[name], warmup_rounds=3)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_interleaved(benchmark, name):
+    benchmark.group = f"torch-{name}-b{CASES[name]}-interleaved"
+    interleave(benchmark, {"dlbench": dlbench_step(name), "handwritten": handwritten_step(name)}, INTERLEAVED_ROUNDS[name])

@@ -54,6 +54,8 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     options: ClassVar[Mapping[str, Option]] = {}
     devices: ClassVar[tuple[str, ...]] = ("cpu", "gpu")
+    #: how the framework always runs, beyond the options (recorded with them), e.g. ``{"jit": True}``
+    fixed_settings: ClassVar[Mapping[str, Any]] = {}
     #: float32 is what runs are timed in; float64 lets ``verify`` compare training without round-off
     dtypes: ClassVar[tuple[str, ...]] = ("float32",)
 

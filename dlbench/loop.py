@@ -133,7 +133,7 @@ def run(config: RunConfig, progress: Progress = _noop) -> Result:
     median = stats["median"]
     return Result(
         config=config.to_dict(),
-        backend={"name": backend.name, "device": config.device, "settings": dict(backend.settings)},
+        backend={"name": backend.name, "device": config.device, "settings": {**backend.fixed_settings, **backend.settings}},
         model={
             "name": config.model,
             "input_shape": list(adapt.target),

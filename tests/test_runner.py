@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -13,6 +12,7 @@ from dlbench.cli import cli
 from dlbench.config import RunConfig
 from dlbench.errors import ConfigError
 from dlbench.result import Result
+from tests.conftest import alive, children
 
 
 def invoke(*args):
@@ -35,6 +35,7 @@ def test_numpy_run_records_every_metric(test_plugins, tmp_path):
     assert record["loss"]["final"] < record["loss"]["first"]
     assert record["memory"]["host_peak_rss_bytes"] > 0
     assert record["flops"]["per_train_step_analytic"] == 6 * record["model"]["macs_per_sample"] * 32
+    assert record["backend"]["settings"] == {"jit": False, "crash": "none"}
     saved = list(tmp_path.glob("*.json"))
     assert len(saved) == 1 and Result.load(saved[0]).id == record["id"]
 
@@ -165,37 +166,18 @@ def test_version_and_help():
     assert "Examples:" in helptext and "--timeout" in helptext and "--json" in helptext
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
 def test_a_killed_runner_takes_its_worker_down(test_plugins, tmp_path):
     runner = subprocess.Popen([sys.executable, "-m", "dlbench.cli", "run", "-b", "numpy", "-m", "mlp", "--steps", "2",
                                "-o", "crash=hang", "--output", str(tmp_path), "-q"])
     deadline = time.monotonic() + 60
-    while not (workers := _children(runner.pid)) and time.monotonic() < deadline:
+    while not (workers := children(runner.pid)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert workers, "the runner started no worker"
     time.sleep(3)  # into the hang: a worker killed earlier dies anyway, on its first write to the closed pipe
     runner.kill()
     runner.wait()
     deadline = time.monotonic() + 10
-    while any(map(_alive, workers)) and time.monotonic() < deadline:
+    while any(map(alive, workers)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(map(_alive, workers))
+    assert not any(map(alive, workers))

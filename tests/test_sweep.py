@@ -20,6 +20,7 @@ from dlbench.cli import cli
 from dlbench.config import RunConfig
 from dlbench.errors import ConfigError, DlbenchError, UnknownNameError
 from dlbench.result import Result
+from tests.conftest import alive, children
 
 REAL_ARGS = ["-b", "torch", "-m", "perceptron,lenet5", "-d", "synthetic", "--batch-size", "8",
              "--steps", "5", "--warmup", "1", "-q"]
@@ -28,19 +29,6 @@ _real: dict = {}
 
 def dlbench(*args: object) -> list[str]:
     return [sys.executable, "-m", "dlbench.cli", *map(str, args)]
-
-
-def children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (Linux /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def real_sweep_dir(tmp_path_factory) -> Path:
@@ -61,8 +49,9 @@ def real_sweep_dir(tmp_path_factory) -> Path:
         workers = children(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        for pid in workers:  # a worker runs in a session of its own, so SIGKILL of the sweep orphans it
-            os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10  # the kernel kills the orphaned worker (dlbench.worker.die_with_parent)
+        while any(map(alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
         _real["first"] = sorted(p.name for p in out.glob("*.json"))
         _real["rerun"] = subprocess.run(dlbench("sweep", *REAL_ARGS, "--output", out), capture_output=True,
                                         text=True, timeout=300)

@@ -1,6 +1,5 @@
 """`dlbench verify`: backends compared pairwise, each in its own process."""
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 

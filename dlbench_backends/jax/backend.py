@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ import optax
 from flax import traverse_util
 
 from dlbench.backend import Backend, Option
+from dlbench.environment import cpu_model
 from dlbench.errors import ConfigError
 from dlbench.graph import Graph
 from dlbench.optim import OptimizerSpec
@@ -76,6 +76,7 @@ class JaxBackend(Backend):
                             "use TF32/bf16 passes on GPUs", tuple(_PRECISION)),
     }
     dtypes = ("float32", "float64")
+    fixed_settings = {"jit": True}  # every step is a jax.jit-compiled XLA program
 
     def __init__(self, device: str = "cpu", options=None, dtype: str = "float32"):
         super().__init__(device, options, dtype)
@@ -98,9 +99,9 @@ class JaxBackend(Backend):
             "jaxlib": jaxlib.__version__,
             "flax": flax.__version__,
             "optax": optax.__version__,
-            "platform": dev.platform,
+            "jax_platform": dev.platform,  # not "platform": that key is the OS (dlbench.environment)
             "device_kind": dev.device_kind,
-            "device_name": dev.device_kind if dev.platform != "cpu" else (platform.processor() or platform.machine()),
+            "device_name": dev.device_kind if dev.platform != "cpu" else cpu_model(),
             "matmul_precision": self.settings["precision"],
             "precision": self.dtype if true_f32 else "float32 storage, TF32/bf16 matmul passes allowed",
             "cpu_threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),

@@ -1,4 +1,4 @@
-"""The TensorFlow backend: Keras 3 layers, tf.function steps (XLA with ``-o xla=true``); /GPU:0 when --device gpu."""
+"""The TensorFlow backend: Keras 3 layers, tf.function steps (XLA unless ``-o xla=false``); /GPU:0 when --device gpu."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import platform  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
@@ -16,6 +15,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from dlbench.backend import Backend, Option  # noqa: E402
+from dlbench.environment import cpu_model  # noqa: E402
 from dlbench.errors import ConfigError  # noqa: E402
 from dlbench.graph import Graph  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
@@ -36,17 +36,6 @@ def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     if logits.dtype != tf.float64:
         logits = tf.cast(logits, tf.float32)
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _dropout_layers(layer: keras.layers.Layer):
@@ -103,7 +92,7 @@ class TensorFlowBackend(Backend):
             "framework": "tensorflow",
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
-            "device_name": _cpu_name(),
+            "device_name": cpu_model(),
             "threads": threads or cores,  # 0 means TF's default: one per schedulable core
             "interop_threads": interop or cores,
             "xla": self.settings["xla"],
