@@ -18,6 +18,7 @@ MODELS = {"perceptron": (8, 20, 0.01), "mlp": (8, 20, 0.01), "lenet5": (8, 20, 0
           "mobilenet_v2": (2, 1, 0.001), "resnet50": (2, 1, 0.001), "vgg16": (1, 1, 0.01)}
 FLOAT64 = {"shallow_vgg": (8, 20), "alexnet": (2, 3), "mobilenet_v2": (2, 3), "resnet50": (2, 2), "vgg16": (1, 2)}
 
+
 def output(logits, losses, params=(10, 0)):
     return {"logits_before": logits, "logits_after": logits, "losses": losses, "params": list(params),
             "declared_params": list(params)}
