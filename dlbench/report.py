@@ -218,8 +218,16 @@ def _save(fig, path: Path) -> None:
     write_atomic(path, buf.getvalue())
 
 
+def _groups(cells: pd.DataFrame) -> list[tuple]:
+    return list(dict.fromkeys(zip(cells["model"], cells["dataset"], cells["batch_size"])))
+
+
+def _bars_width(cells: pd.DataFrame) -> float:
+    return max(6.0, 1.15 * len(_groups(cells)) + 2)
+
+
 def _grouped_bars(ax, cells: pd.DataFrame, value: str, low: str | None = None, high: str | None = None) -> None:
-    groups = list(dict.fromkeys(zip(cells["model"], cells["dataset"], cells["batch_size"])))
+    groups = _groups(cells)
     labels = sorted(set(cells["label"]))
     width = 0.8 / len(labels)
     for i, lab in enumerate(labels):
@@ -244,7 +252,7 @@ def _grouped_bars(ax, cells: pd.DataFrame, value: str, low: str | None = None, h
 def plot_throughput(cells: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(cells)), 4))
+    fig, ax = plt.subplots(figsize=(_bars_width(cells), 4.5))
     _grouped_bars(ax, cells, "throughput", "throughput_low", "throughput_high")
     ax.set_ylabel("samples / s (median step; 95% CI)")
     ax.set_title("Training throughput per backend")
@@ -255,8 +263,12 @@ def plot_loss(cells: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(cells["model"]))
-    fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.5), squeeze=False)
-    for ax, model in zip(axes[0], models):
+    cols = min(4, len(models))
+    rows = -(-len(models) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.5 * rows), squeeze=False)
+    for ax in axes.flat[len(models):]:
+        ax.set_visible(False)
+    for ax, model in zip(axes.flat, models):
         for _, c in cells[cells["model"] == model].iterrows():
             ax.plot(range(1, len(c["loss_curve"]) + 1), c["loss_curve"], label=f"{c['label']} {c['dataset']} bs{c['batch_size']}")
         ax.set_title(model)
@@ -271,8 +283,8 @@ def plot_memory(cells: pd.DataFrame, path: Path) -> None:
 
     data = cells.assign(host=cells["host_mem"] / 2**20, device=cells["device_mem"].astype(float) / 2**20)
     panels = ["host"] + (["device"] if data["device"].notna().any() else [])
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(6, 1.5 * len(cells)) * len(panels), 4), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
+    fig, axes = plt.subplots(len(panels), 1, figsize=(_bars_width(cells), 4.5 * len(panels)), squeeze=False)
+    for ax, panel in zip(axes[:, 0], panels):
         _grouped_bars(ax, data, panel)
         ax.set_ylabel(f"peak {panel} memory (MiB)")
         ax.set_title(f"Peak {panel} memory of the worker" if panel == "host" else "Peak device memory")
