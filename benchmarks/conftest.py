@@ -8,6 +8,7 @@ in turn, round after round, and compares them within each round; its ratio is th
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from collections.abc import Callable
@@ -28,11 +29,11 @@ def interleave(benchmark, contenders: dict[str, Callable[[], None]], rounds: int
         for _ in range(warmup):  # compilation, caches
             fn()
     times: dict[str, list[float]] = {n: [] for n in names}
-    turn = [0]
+    turns = itertools.count()
 
     def one_round():
-        k = turn[0] = turn[0] + 1
-        for name in names[k % len(names):] + names[:k % len(names)]:
+        k = next(turns) % len(names)
+        for name in names[k:] + names[:k]:
             start = time.perf_counter()
             contenders[name]()
             times[name].append(time.perf_counter() - start)

@@ -132,8 +132,8 @@ def test_handwritten_step(benchmark, name):
 @pytest.mark.parametrize("name", CASES)
 def test_interleaved(benchmark, name):
     benchmark.group = f"jax-{name}-b{CASES[name]}-interleaved"
-    interleave(benchmark, {"dlbench": dlbench_step(name), "handwritten": handwritten_step(name)}, INTERLEAVED_ROUNDS[name],
-               WARMUP)
+    contenders = {"dlbench": dlbench_step(name), "handwritten": handwritten_step(name)}
+    interleave(benchmark, contenders, INTERLEAVED_ROUNDS[name], WARMUP)
 
 
 @pytest.mark.parametrize("call", ["step", "raw-jit"])

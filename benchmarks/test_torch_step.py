@@ -90,4 +90,5 @@ def test_handwritten_step(benchmark, name):
 @pytest.mark.parametrize("name", CASES)
 def test_interleaved(benchmark, name):
     benchmark.group = f"torch-{name}-b{CASES[name]}-interleaved"
-    interleave(benchmark, {"dlbench": dlbench_step(name), "handwritten": handwritten_step(name)}, INTERLEAVED_ROUNDS[name])
+    contenders = {"dlbench": dlbench_step(name), "handwritten": handwritten_step(name)}
+    interleave(benchmark, contenders, INTERLEAVED_ROUNDS[name])

@@ -59,11 +59,15 @@ class Backend(abc.ABC):
     #: float32 is what runs are timed in; float64 lets ``verify`` compare training without round-off
     dtypes: ClassVar[tuple[str, ...]] = ("float32",)
 
+    @classmethod
+    def check_dtype(cls, dtype: str) -> None:
+        if dtype not in cls.dtypes:
+            raise ConfigError(f"{cls.name}: cannot compute in {dtype}; this backend supports: {', '.join(cls.dtypes)}")
+
     def __init__(self, device: str = "cpu", options: Mapping[str, Any] | None = None, dtype: str = "float32"):
         if device not in self.devices:
             raise ConfigError(f"{self.name}: unknown device {device!r}; choose one of: {', '.join(self.devices)}")
-        if dtype not in self.dtypes:
-            raise ConfigError(f"{self.name}: cannot compute in {dtype}; this backend supports: {', '.join(self.dtypes)}")
+        self.check_dtype(dtype)
         self.device = device
         self.dtype = dtype
         given = dict(options or {})

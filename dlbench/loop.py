@@ -60,10 +60,8 @@ def prepare(config: RunConfig, progress: Progress = _noop, exact: bool = False, 
     adapt = Adapter(dataset.input_shape, input_shape, dataset.scale, dataset.mean, dataset.std)
 
     progress("phase", name="building model")
-    if dtype not in backend_cls.dtypes:
-        raise ConfigError(f"{backend_cls.name}: cannot compute in {dtype}; this backend supports: "
-                          f"{', '.join(backend_cls.dtypes)}")
-    extra = {"dtype": dtype} if dtype != "float32" else {}  # a float32-only backend need not take the argument
+    backend_cls.check_dtype(dtype)  # before building: a float32-only backend need not take the argument
+    extra = {"dtype": dtype} if dtype != "float32" else {}
     backend = backend_cls(device=config.device, options=config.backend_options, **extra)
     if backend.name in model_info.native:
         module, _, attr = model_info.native[backend.name].partition(":")
@@ -133,7 +131,8 @@ def run(config: RunConfig, progress: Progress = _noop) -> Result:
     median = stats["median"]
     return Result(
         config=config.to_dict(),
-        backend={"name": backend.name, "device": config.device, "settings": {**backend.fixed_settings, **backend.settings}},
+        backend={"name": backend.name, "device": config.device,
+                 "settings": {**backend.fixed_settings, **backend.settings}},
         model={
             "name": config.model,
             "input_shape": list(adapt.target),

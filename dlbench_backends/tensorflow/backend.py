@@ -139,7 +139,7 @@ class TensorFlowBackend(Backend):
     def to_device(self, x: np.ndarray, y: np.ndarray | None = None):
         with tf.device(self.tf_device):
             # identity forces the copy onto the device now, not at the first step
-            xt = tf.identity(tf.convert_to_tensor(x, dtype=tf.float64 if self.policy == "float64" else tf.float32))
+            xt = tf.identity(tf.convert_to_tensor(x, dtype=self.dtype))
             yt = None if y is None else tf.identity(tf.convert_to_tensor(y, dtype=tf.int64))
         return xt, yt
 
@@ -170,7 +170,7 @@ class TensorFlowBackend(Backend):
 
     def eval_step(self, model: TFModel):
         net, device = model.model, self.tf_device
-        out_dtype = tf.float64 if self.policy == "float64" else tf.float32
+        out_dtype = self.dtype  # float32 under the mixed policy too
 
         @tf.function(jit_compile=self.settings["xla"])
         def step(x):

@@ -121,7 +121,8 @@ def build_model(graph: Graph, dtype_policy: str = "float32") -> keras.Model:
 
     Under a mixed policy the logits are cast back to float32 by a final linear activation.
     """
-    values = {INPUT: keras.Input(graph.input_shape, name=INPUT, dtype="float64" if dtype_policy == "float64" else "float32")}
+    input_dtype = "float64" if dtype_policy == "float64" else "float32"  # mixed policies take float32 inputs
+    values = {INPUT: keras.Input(graph.input_shape, name=INPUT, dtype=input_dtype)}
     for node in graph.nodes:
         ins = [values[i] for i in node.inputs]
         x = ins if len(ins) > 1 else ins[0]
