@@ -1,4 +1,6 @@
-"""The settings of one run, validated on creation."""
+"""The settings of one run, validated on creation. Every command that starts runs (``run``,
+``sweep``, ``verify``) builds one of these; the options they share are declared once, in
+:mod:`dlbench.cli.options`, by the names of these fields."""
 
 from __future__ import annotations
 
@@ -9,6 +11,23 @@ from dlbench.errors import ConfigError
 from dlbench.optim import DEFAULT_LR, OPTIMIZERS
 
 DEVICES = ("cpu", "gpu")
+TASKS = ("train", "inference")
+#: float32 everywhere; tf32 lets NVIDIA tensor cores round matmul inputs to 10 mantissa bits;
+#: mixed-* keep float32 variables and loss and compute in the lower precision.
+PRECISIONS = ("float32", "tf32", "mixed-float16", "mixed-bfloat16")
+TIMINGS = ("step", "window")
+
+
+def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{name.replace('_', ' ')} must be a positive integer, got {value!r}")
+
+
+def _choice(name: str, value: Any, accepted: tuple[str, ...]) -> None:
+    if value not in accepted:
+        raise ConfigError(f"unknown {name.replace('_', ' ')} {value!r}; choose one of: {', '.join(accepted)}")
 
 
 @dataclass(frozen=True)
@@ -18,6 +37,7 @@ class RunConfig:
     backend: str = "torch"
     model: str = "lenet5"
     dataset: str = "digits"
+    task: str = "train"
     batch_size: int = 64
     epochs: int = 10
     steps: int | None = None
@@ -26,32 +46,56 @@ class RunConfig:
     lr: float | None = None
     seed: int = 0
     device: str = "cpu"
+    precision: str = "float32"
     data_dir: str | None = None
     download: bool = False
     timeout: float | None = None
     augment: str = "none"
     prefetch: int | None = None
+    #: tune the backend's performance settings (never its numerics) before the timed run
+    tune: bool = True
+    #: ``step``: a sync after every step; ``window``: one sync per ``window`` steps
+    timing: str = "step"
+    window: int = 10
+    #: time-to-accuracy: stop at the first evaluation reaching this top-1
+    target_accuracy: float | None = None
+    eval_every: float = 1.0  # epochs between evaluations (fractions allowed)
+    max_epochs: int | None = None
+    #: data parallelism: replicas, and the global batch (strong scaling) instead of a per-replica one
+    replicas: int = 1
+    global_batch_size: int | None = None
+    #: inference: at least this many requests and this many seconds of them
+    min_requests: int = 10
+    min_duration: float = 10.0
     backend_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        for name in ("batch_size", "epochs"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"{name.replace('_', ' ')} must be a positive integer, got {getattr(self, name)!r}")
-        if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
-            raise ConfigError(f"steps must be a positive integer, got {self.steps!r}")
+        for name in ("batch_size", "epochs", "window", "replicas", "min_requests"):
+            _positive_int(name, getattr(self, name))
+        for name in ("steps", "max_epochs", "global_batch_size"):
+            _positive_int(name, getattr(self, name), allow_none=True)
         if not isinstance(self.warmup, int) or self.warmup < 0:
             raise ConfigError(f"warmup must be a non-negative integer, got {self.warmup!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+        _choice("task", self.task, TASKS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("device", self.device, DEVICES)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("timing", self.timing, TIMINGS)
         if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
-        if self.device not in DEVICES:
-            raise ConfigError(f"unknown device {self.device!r}; choose one of: {', '.join(DEVICES)}")
         if self.timeout is not None and not self.timeout > 0:
             raise ConfigError(f"timeout must be positive seconds, got {self.timeout}")
-
         if self.prefetch is not None and (not isinstance(self.prefetch, int) or self.prefetch < 0):
             raise ConfigError(f"prefetch must be a non-negative number of batches, got {self.prefetch!r}")
+        if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
+            raise ConfigError(f"target accuracy must be a top-1 fraction in (0, 1], got {self.target_accuracy}")
+        if not self.eval_every > 0:
+            raise ConfigError(f"eval every must be a positive number of epochs, got {self.eval_every}")
+        if not self.min_duration >= 0:
+            raise ConfigError(f"min duration must be non-negative seconds, got {self.min_duration}")
+        if self.global_batch_size is not None and self.global_batch_size % self.replicas:
+            raise ConfigError(f"global batch size {self.global_batch_size} does not divide into "
+                              f"{self.replicas} replicas")
         from dlbench.data.augment import Augment
 
         Augment.parse(self.augment)
@@ -68,9 +112,29 @@ class RunConfig:
             return self.prefetch
         return 2 if self.device == "gpu" else 0
 
+    @property
+    def per_replica_batch(self) -> int:
+        return self.global_batch_size // self.replicas if self.global_batch_size else self.batch_size
+
+    @property
+    def global_batch(self) -> int:
+        return self.global_batch_size or self.batch_size * self.replicas
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
         return cls(**data)
+
+
+def with_default_run(default_run: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
+    """``chosen`` settings completed by a model's declared bare run; a chosen ``steps`` or
+    ``epochs`` replaces the other of the two as well."""
+    merged = {**default_run, **chosen}
+    if "steps" in chosen and "epochs" not in chosen:
+        merged.pop("epochs", None)
+    elif "epochs" in chosen and "steps" not in chosen:
+        merged.pop("steps", None)
+    return merged
+

@@ -25,7 +25,9 @@ class ModelInfo:
     ``build(input_shape, num_classes)`` returns the :class:`~dlbench.graph.Graph`.
     ``input_shape`` is the shape the model is declared for (H, W, C); ``None`` means the model
     adopts the dataset's shape. ``native`` maps a backend name to a ``"module:function"`` that
-    returns that framework's own module, for what the graph cannot express.
+    returns that framework's own module, for what the graph cannot express. ``default_run`` holds
+    the RunConfig settings of a bare ``dlbench run -m NAME`` (e.g. a short synthetic speed run for an
+    ImageNet-sized model); what the user gives overrides it.
     """
 
     name: str
@@ -34,6 +36,7 @@ class ModelInfo:
     input_shape: Shape | None = None
     num_classes: int = 10
     native: Mapping[str, str] = field(default_factory=dict)
+    default_run: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.build is None and not self.native:

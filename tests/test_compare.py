@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from dlbench.cli import cli
-from dlbench.compare import compare, render
+from dlbench.analysis.compare import compare, render
 from dlbench.config import RunConfig
 from dlbench.errors import DlbenchError
 from dlbench.result import Result
-from dlbench.results import load_results
-from dlbench.sweep import cell_key
+from dlbench.analysis.results import load_results
+from dlbench.execution.sweep import cell_key
 
 
 def fake_record(backend: str = "torch", model: str = "lenet5", *, dataset: str = "synthetic", batch_size: int = 16,

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from dlbench.cli import cli
 from dlbench.errors import DlbenchError
-from dlbench.report import write_report
-from dlbench.results import load_results, to_csv
+from dlbench.analysis.report import write_report
+from dlbench.analysis.results import load_results, to_csv
 from tests.test_compare import failed_record, fake_record, save_all
 from tests.test_sweep import real_sweep_dir
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from dlbench import stats
+from dlbench.analysis import stats
 
 
 def normal(median: float, rel_sd: float, n: int = 200, seed: int = 0) -> list[float]:

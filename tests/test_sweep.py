@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dlbench import sweep
+from dlbench.execution import sweep
 from dlbench.cli import cli
 from dlbench.config import RunConfig
 from dlbench.errors import ConfigError, DlbenchError, UnknownNameError
@@ -49,7 +49,7 @@ def real_sweep_dir(tmp_path_factory) -> Path:
         workers = children(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        deadline = time.monotonic() + 10  # the kernel kills the orphaned worker (dlbench.worker.die_with_parent)
+        deadline = time.monotonic() + 10  # the kernel kills the orphaned worker (dlbench.execution.worker.die_with_parent)
         while any(map(alive, workers)) and time.monotonic() < deadline:
             time.sleep(0.05)
         _real["first"] = sorted(p.name for p in out.glob("*.json"))
@@ -180,10 +180,10 @@ def invoke(*args):
 
 
 def test_rerun_skips_recorded_runs(tmp_path, monkeypatch):
-    monkeypatch.setattr("dlbench.runner.run", run := fake_run())
+    monkeypatch.setattr("dlbench.execution.runner.run", run := fake_run())
     assert invoke(*ARGS, "--repeat", 2, "--output", tmp_path).exit_code == 0
     assert run.calls == [("lenet5", 64), ("perceptron", 64)] * 2  # repeats interleaved
-    monkeypatch.setattr("dlbench.runner.run", again := fake_run())
+    monkeypatch.setattr("dlbench.execution.runner.run", again := fake_run())
     result = invoke(*ARGS, "--repeat", 3, "--output", tmp_path)
     assert result.exit_code == 0
     assert again.calls == [("lenet5", 64), ("perceptron", 64)]  # only the third repeat
@@ -192,17 +192,17 @@ def test_rerun_skips_recorded_runs(tmp_path, monkeypatch):
 
 
 def test_failures_do_not_stop_the_sweep_and_are_retried_only_when_asked(tmp_path, monkeypatch):
-    monkeypatch.setattr("dlbench.runner.run", run := fake_run(fail={"lenet5"}, crash={"perceptron"}))
+    monkeypatch.setattr("dlbench.execution.runner.run", run := fake_run(fail={"lenet5"}, crash={"perceptron"}))
     result = invoke(*ARGS, "-m", "lenet5,perceptron,mlp", "--output", tmp_path)
     assert result.exit_code == 1
     assert len(run.calls) == 3 and "2 failed" in result.output and "RuntimeError" in result.output
     assert sorted(Result.load(p).status for p in tmp_path.glob("*.json")) == ["failed", "failed", "ok"]
 
-    monkeypatch.setattr("dlbench.runner.run", skip := fake_run())
+    monkeypatch.setattr("dlbench.execution.runner.run", skip := fake_run())
     result = invoke(*ARGS, "-m", "lenet5,perceptron,mlp", "--output", tmp_path)
     assert skip.calls == [] and result.exit_code == 1 and "--retry-failed" in result.output
 
-    monkeypatch.setattr("dlbench.runner.run", retry := fake_run())
+    monkeypatch.setattr("dlbench.execution.runner.run", retry := fake_run())
     result = invoke(*ARGS, "-m", "lenet5,perceptron,mlp", "--output", tmp_path, "--retry-failed")
     assert result.exit_code == 0 and sorted(retry.calls) == [("lenet5", 64), ("perceptron", 64)]
     records = [Result.load(p) for p in tmp_path.glob("*.json")]
@@ -215,20 +215,20 @@ def test_a_failed_record_already_replaced_by_an_ok_one_is_removed(tmp_path, monk
     for result in (Result(config=config.to_dict()), Result.failed(config.to_dict(), "crash", "boom")):
         result.id = f"{result.id}-{cell}-r0"
         result.save(tmp_path)  # as a sweep killed between saving a retry and deleting the failure leaves them
-    monkeypatch.setattr("dlbench.runner.run", run := fake_run())
+    monkeypatch.setattr("dlbench.execution.runner.run", run := fake_run())
     assert invoke("-m", "lenet5", "-d", "synthetic", "--steps", "5", "-q", "--output", tmp_path).exit_code == 0
     assert run.calls == [] and [Result.load(p).status for p in tmp_path.glob("*.json")] == ["ok"]
 
 
 def test_dry_run_lists_and_runs_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr("dlbench.runner.run", run := fake_run())
+    monkeypatch.setattr("dlbench.execution.runner.run", run := fake_run())
     result = invoke(*ARGS, "--batch-size", "8,16", "--dry-run", "--output", tmp_path)
     assert result.exit_code == 0 and run.calls == []
     assert "torch/perceptron synthetic bs16" in result.output
 
 
 def test_stale_temp_files_are_cleared_and_a_second_sweep_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr("dlbench.runner.run", fake_run())
+    monkeypatch.setattr("dlbench.execution.runner.run", fake_run())
     stale, fresh = tmp_path / ".tmp-old.json", tmp_path / ".tmp-new.json"
     for f in (stale, fresh):
         f.write_text("{")
@@ -242,7 +242,7 @@ def test_stale_temp_files_are_cleared_and_a_second_sweep_is_refused(tmp_path, mo
 
 
 def test_cli_overrides_the_sweep_file(tmp_path, monkeypatch):
-    monkeypatch.setattr("dlbench.runner.run", run := fake_run())
+    monkeypatch.setattr("dlbench.execution.runner.run", run := fake_run())
     path = tmp_path / "s.toml"
     path.write_text(f'model = ["lenet5", "mlp"]\nbatch_size = 8\nsteps = 5\noutput = "{tmp_path / "out"}"\n')
     result = CliRunner().invoke(cli, ["sweep", "--config", str(path), "--batch-size", "4", "-q"])

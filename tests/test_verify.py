@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from dlbench.cli import cli
-from dlbench.verify import Tolerance, compare
+from dlbench.measure.verify import Tolerance, compare
 from tests.conftest import has
 
 FRAMEWORKS = [b for b, module in (("torch", "torch"), ("tensorflow", "tensorflow"), ("jax", "flax")) if has(module)]
@@ -12,7 +12,7 @@ needs_two = pytest.mark.skipif(len(FRAMEWORKS) < 2, reason="verify needs two ins
 # (batch size, steps, learning rate). In float32 the deep models amplify round-off within a few SGD
 # steps (one framework drifts ~1 % from its own float64 run in 20; batch norm over a batch of two
 # amplifies most), so their float32 check is short, at a small learning rate, and the long one runs
-# in float64, where the frameworks agree to ~1e-12 (see dlbench.verify).
+# in float64, where the frameworks agree to ~1e-12 (see dlbench.measure.verify).
 MODELS = {"perceptron": (8, 20, 0.01), "mlp": (8, 20, 0.01), "lenet5": (8, 20, 0.01), "alvinn": (8, 20, 0.01),
           "lstm": (8, 20, 0.01), "alexnet": (4, 3, 0.01), "shallow_vgg": (4, 1, 0.01),
           "mobilenet_v2": (2, 1, 0.001), "resnet50": (2, 1, 0.001), "vgg16": (1, 1, 0.01)}

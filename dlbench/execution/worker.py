@@ -1,4 +1,4 @@
-"""Entry point of the isolated worker process: ``python -m dlbench.worker JOB INPUT.json OUTPUT.json``.
+"""Entry point of the isolated worker process: ``python -m dlbench.execution.worker JOB INPUT.json OUTPUT.json``.
 
 JOB names a function ``job(payload: dict, progress) -> dict`` in :data:`JOBS`. Progress events go
 to the original stdout as JSON lines; anything the framework prints is sent to stderr so it
@@ -17,7 +17,7 @@ import traceback
 
 from dlbench.errors import DlbenchError
 
-JOBS = {"run": "dlbench.loop:run_job", "verify": "dlbench.verify:verify_job"}
+JOBS = {"run": "dlbench.measure.loop:run_job", "verify": "dlbench.measure.verify:verify_job"}
 EXIT_INPUT_ERROR = 2
 EXIT_CRASH = 3
 

@@ -1,6 +1,6 @@
 """``dlbench compare OLD NEW``: each configuration's median step time, new against old.
 
-Runs match by cell key (see :func:`dlbench.sweep.identity`: backend, model, dataset, batch size,
+Runs match by cell key (see :func:`dlbench.execution.sweep.identity`: backend, model, dataset, batch size,
 device, backend options, steps, optimizer, seed...). A configuration is *slower* when the
 bootstrap interval of new/old median step time lies above 1 and the ratio exceeds
 1 + threshold, *faster* when the interval lies below 1 and the ratio is under 1 - threshold,
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 from tabulate import tabulate
 
-from dlbench import stats
-from dlbench.report import label
-from dlbench.summary import ms
-from dlbench.sweep import identity
+from dlbench.analysis import stats
+from dlbench.analysis.report import label
+from dlbench.analysis.units import ms
+from dlbench.execution.sweep import identity
 
 REGRESSIONS = ("slower", "newly failing")
 IGNORED_ENV_KEYS = ("argv",)
@@ -102,7 +102,7 @@ def _settings(g: pd.DataFrame) -> str:
 
 
 def compare(old: pd.DataFrame, new: pd.DataFrame, threshold: float = 0.05) -> Comparison:
-    """Match the records of ``old`` and ``new`` (frames of :func:`dlbench.results.load_results`)."""
+    """Match the records of ``old`` and ``new`` (frames of :func:`dlbench.analysis.results.load_results`)."""
     olds, news = dict(tuple(old.groupby("cell", sort=False))), dict(tuple(new.groupby("cell", sort=False)))
     out = Comparison(threshold)
     env_diffs: dict[str, None] = {}

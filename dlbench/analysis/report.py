@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dlbench import stats
-from dlbench.results import write_atomic
-from dlbench.summary import human_bytes, ms, si
+from dlbench.analysis import stats
+from dlbench.analysis.results import write_atomic
+from dlbench.analysis.units import human_bytes, ms, si
 
 MACHINE_ROWS = {"cpu": "CPU", "logical_cores": "logical cores", "usable_cores": "usable cores",
                 "device_name": "device", "platform": "OS", "python": "Python", "numpy": "NumPy", "dlbench": "dlbench"}

@@ -35,7 +35,7 @@ def run_job(job: str, payload: dict, timeout: float | None = None,
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "DLBENCH_PARENT_PID": str(os.getpid())}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dlbench.worker", job, str(input_path), str(output_path)],
+            [sys.executable, "-m", "dlbench.execution.worker", job, str(input_path), str(output_path)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env,
             start_new_session=True,  # a timeout then kills the worker's own children too
         )

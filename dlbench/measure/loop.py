@@ -10,7 +10,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dlbench import environment, metrics, registry
+from dlbench import environment, registry
+from dlbench.measure import metrics
 from dlbench.config import RunConfig
 from dlbench.data.augment import Augment
 from dlbench.data.batching import eval_batches, steps_per_epoch, train_batches

@@ -21,7 +21,7 @@ import numpy as np
 
 from dlbench.config import RunConfig
 from dlbench.errors import ConfigError
-from dlbench.isolation import run_job
+from dlbench.execution.isolation import run_job
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ class Tolerance:
 
 def verify_job(payload: dict, progress) -> dict:
     """Worker side, one backend: logits before and after training, and the loss curve."""
-    from dlbench import loop, registry
+    from dlbench import registry
+    from dlbench.measure import loop
     from dlbench.data.batching import eval_batches, train_batches
     from dlbench.optim import OptimizerSpec
 

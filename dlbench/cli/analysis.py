@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import click
 from click.core import ParameterSource
 
+from dlbench.cli.options import OPTIONS, given, run_options, split
+
 SWEEP_EXAMPLES = """
 \b
 Examples:
@@ -36,9 +38,7 @@ A sweep file (TOML) takes the options below by their Python names; a list is an 
   batch_size = 16
 """
 
-RUN_FIELDS = ("backend", "model", "dataset", "batch_size", "epochs", "steps", "warmup", "optimizer", "lr", "seed",
-              "device", "data_dir", "download", "timeout", "output", "repeat")
-LIST_FIELDS = ("backend", "model", "dataset", "batch_size")
+AXES = {opt.field for opt in OPTIONS if "sweep" in opt.axis}
 
 
 def _command_line(*args: str | None) -> str:
@@ -47,18 +47,6 @@ def _command_line(*args: str | None) -> str:
 
 def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _split(name: str, value: str) -> object:
-    items = [v.strip() for v in str(value).split(",") if v.strip()]
-    if name == "batch_size":
-        try:
-            items = [int(v) for v in items]
-        except ValueError:
-            raise click.BadParameter(f"{value!r} is not a comma-separated list of integers", param_hint="--batch-size") from None
-    if not items:
-        raise click.BadParameter(f"{value!r} names nothing", param_hint=f"--{name.replace('_', '-')}")
-    return items if len(items) > 1 else items[0]
 
 
 def _cli_options(pairs: tuple[str, ...]) -> dict:
@@ -97,40 +85,26 @@ def _sigterm_interrupts() -> Iterator[None]:
 @click.command(epilog=SWEEP_EXAMPLES)
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="Sweep file (.toml, or .yaml with pyyaml); options given on the command line override it.")
-@click.option("--backend", "-b", default="torch", show_default=True, help="Comma-separated backends.")
-@click.option("--model", "-m", default="lenet5", show_default=True, help="Comma-separated models.")
-@click.option("--dataset", "-d", default="digits", show_default=True, help="Comma-separated datasets.")
-@click.option("--batch-size", default="64", show_default=True, help="Comma-separated batch sizes.")
-@click.option("--epochs", default=10, show_default=True, type=int, help="Passes over the training split.")
-@click.option("--steps", default=None, type=int, help="Timed steps after warm-up; overrides --epochs.")
-@click.option("--warmup", default=3, show_default=True, type=int, help="Untimed steps first (compilation, caches).")
-@click.option("--optimizer", default="adam", show_default=True, type=click.Choice(["sgd", "momentum", "adagrad", "rmsprop", "adam"]))
-@click.option("--lr", default=None, type=float, help="Learning rate [default: per optimizer, adam 1e-3, sgd 1e-2].")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seeds weights, data order and dropout.")
-@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]))
-@click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="Folder with the dataset's files.")
-@click.option("--download", is_flag=True, help="Download missing dataset files (checksum-verified).")
+@run_options("sweep")
 @click.option("--output", default="results", show_default=True, type=click.Path(file_okay=False), help="Where result records go.")
-@click.option("--timeout", default=None, type=float, help="Kill a run after this many seconds (recorded as failed).")
-@click.option("--option", "-o", "options", multiple=True, metavar="[BACKEND.]KEY=VALUE[,VALUE]",
-              help="Backend setting for every backend, or one (torch.compile=true); a list is an axis.")
 @click.option("--repeat", default=1, show_default=True, type=int, help="Runs of each configuration, each in its own process.")
 @click.option("--retry-failed", is_flag=True, help="Run again what is recorded as failed (otherwise skipped).")
 @click.option("--dry-run", is_flag=True, help="List the runs still to do, run nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.pass_context
-def sweep(ctx: click.Context, config_file, options, retry_failed, dry_run, quiet, **settings):
+def sweep(ctx: click.Context, config_file, options, output, repeat, retry_failed, dry_run, quiet, **settings):
     """Run every combination of the given backends, models, datasets and batch sizes, each in its
     own process, into --output. Rerunning the same sweep skips what is already recorded."""
     from pathlib import Path
 
-    from dlbench import sweep as sw
+    from dlbench.execution import sweep as sw
 
     spec = sw.load_spec(config_file) if config_file else {}
-    for name in RUN_FIELDS:
-        given = ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
-        if given or name not in spec:
-            spec[name] = _split(name, settings[name]) if name in LIST_FIELDS else settings[name]
+    for name, value in given(ctx, settings).items():
+        spec[name] = split(name, value) if name in AXES else value
+    for name, value in (("output", output), ("repeat", repeat)):
+        if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP) or name not in spec:
+            spec[name] = value
     spec["options"] = sw.merge_options(spec.get("options") or {}, _cli_options(options))
     configs = sw.expand(spec)
     output = Path(spec["output"])
@@ -171,7 +145,7 @@ def sweep(ctx: click.Context, config_file, options, retry_failed, dry_run, quiet
 def report(results_dir, output, csv_path, no_plots):
     """Write a markdown report (environment, fairness settings, one comparison per model, failures,
     plots) of the result records in RESULTS_DIR (or one record file)."""
-    from dlbench import report as rep, results
+    from dlbench.analysis import report as rep, results
 
     df = results.load_results(results_dir)
     for path, reason in df.attrs["skipped"]:
@@ -192,7 +166,7 @@ def report(results_dir, output, csv_path, no_plots):
 def compare(old, new, threshold):
     """Compare the result records of NEW against OLD (directories or files), configuration by
     configuration; exit with status 1 if any is slower beyond --threshold or newly failing."""
-    from dlbench import compare as cmp, results
+    from dlbench.analysis import compare as cmp, results
 
     outcome = cmp.compare(results.load_results(old), results.load_results(new), threshold / 100)
     click.echo(cmp.render(outcome))

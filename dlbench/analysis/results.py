@@ -16,7 +16,7 @@ import pandas as pd
 
 from dlbench.errors import DlbenchError
 from dlbench.result import Result
-from dlbench.sweep import record_tag
+from dlbench.execution.sweep import record_tag
 
 LIST_COLUMNS = ("timing.step_times_s", "loss.curve")  # long series: kept in the frame, left out of CSV
 DICT_COLUMNS = (("config", "backend_options"), ("backend", "settings"), ("environment", "thread_env"))

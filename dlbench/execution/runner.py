@@ -7,7 +7,7 @@ from typing import Callable
 
 from dlbench import environment, registry
 from dlbench.config import RunConfig
-from dlbench.isolation import run_job
+from dlbench.execution.isolation import run_job
 from dlbench.result import Result
 
 

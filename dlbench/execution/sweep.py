@@ -20,8 +20,9 @@ from pathlib import Path
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from dlbench import environment, registry, runner
-from dlbench.config import RunConfig
+from dlbench import environment, registry
+from dlbench.execution import runner
+from dlbench.config import RunConfig, with_default_run
 from dlbench.errors import ConfigError, DlbenchError
 from dlbench.optim import DEFAULT_LR
 from dlbench.result import Result
@@ -34,9 +35,21 @@ STALE_TMP_S = 60.0
 LOCK_NAME = ".dlbench-sweep.lock"
 
 
+# Settings added after the first records were written: left out of the identity at their default,
+# so older records keep their cell keys; a record without one ran as its legacy value says.
+LATER_FIELDS = ("task", "precision", "tune", "timing", "window", "target_accuracy", "eval_every", "max_epochs",
+                "replicas", "global_batch_size", "min_requests", "min_duration")
+LEGACY_VALUES = {"tune": False}  # records from before tuning ran untuned
+
+
 def identity(config: dict) -> dict:
     """The settings that make two runs the same measurement, with defaults made explicit."""
-    ident = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
+    defaults = {f.name: f.default for f in fields(RunConfig) if f.name in LATER_FIELDS}
+    ident = {k: v for k, v in config.items() if k not in NOT_IDENTITY and k not in LATER_FIELDS}
+    for k, default in defaults.items():
+        value = config.get(k, LEGACY_VALUES.get(k, default))
+        if value != default:
+            ident[k] = value
     if ident.get("lr") is None:
         ident["lr"] = DEFAULT_LR.get(ident.get("optimizer", ""))
     if ident.get("steps") is not None:
@@ -108,7 +121,7 @@ def expand(spec: dict) -> list[RunConfig]:
         for combo in itertools.product(*axes.values()):
             chosen = dict(zip(axes, combo))
             chosen["backend"] = registry.get_backend(chosen.get("backend", "torch")).name
-            registry.get_model(chosen.get("model", RunConfig.model))
+            chosen = with_default_run(dict(registry.get_model(chosen.get("model", RunConfig.model)).default_run), chosen)
             registry.get_dataset(chosen.get("dataset", RunConfig.dataset))
             for backend_options in _option_combos(options, chosen["backend"]):
                 try:

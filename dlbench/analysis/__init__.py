@@ -1,0 +1,1 @@
+"""What analyses recorded results: statistics, the records as a DataFrame, reports, comparisons."""

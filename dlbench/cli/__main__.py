@@ -1,0 +1,3 @@
+from dlbench.cli.main import main
+
+main()

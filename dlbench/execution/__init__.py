@@ -1,0 +1,1 @@
+"""What starts and schedules measurements: isolated worker processes, the runner, sweeps."""
