@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import sys
@@ -17,6 +18,15 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def machine_fingerprint() -> str:
+    """A short stable key of this machine's compute identity (CPU model, cores usable, OS and
+    architecture): cached tuning choices and calibration profiles are valid only where it matches."""
+    parts = [cpu_model(), str(os.cpu_count()),
+             str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()),
+             platform.system(), platform.machine()]
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
 
 
 def machine() -> dict:

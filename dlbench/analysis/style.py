@@ -1,0 +1,14 @@
+"""One colour per backend across every plot, so a reader learns it once."""
+
+from __future__ import annotations
+
+BACKEND_COLORS = {"torch": "#ee4c2c", "tensorflow": "#ff8f00", "jax": "#5e97f6", "onnxruntime": "#7f7f7f"}
+_FALLBACK = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+
+
+def backend_color(backend: str) -> str:
+    """The colour of ``backend`` (a label such as ``"torch compile=True"`` counts as its backend)."""
+    name = backend.split()[0] if backend else backend
+    if name in BACKEND_COLORS:
+        return BACKEND_COLORS[name]
+    return _FALLBACK[sum(map(ord, name)) % len(_FALLBACK)]
