@@ -22,7 +22,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 
-from benchmarks.conftest import interleave  # noqa: E402
+from benchmarks.conftest import OPTIMIZERS, interleave, tuned  # noqa: E402
 from dlbench import registry  # noqa: E402
 from dlbench.graph import init_weights  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
@@ -102,9 +102,17 @@ def dlbench_step(name: str) -> Callable[[], None]:
     return lambda: backend.sync(step(x, y))
 
 
-def handwritten_step(name: str) -> Callable[[], None]:
+def hand_optimizer(optimizer: str) -> optax.GradientTransformation:
+    if optimizer == "momentum":
+        return optax.sgd(LR, momentum=0.9)
+    if optimizer == "adam":
+        return optax.adam(1e-3, eps=1e-8)
+    return optax.sgd(LR)
+
+
+def handwritten_step(name: str, optimizer: str = "sgd") -> Callable[[], None]:
     net = LeNet5() if name == "lenet5" else AlexNet(registry.get_model(name).num_classes)
-    tx = optax.sgd(LR)
+    tx = hand_optimizer(optimizer)
     x, y = (jax.device_put(a) for a in batch(name))
     params = net.init(jax.random.key(0), x[:1])["params"]
     state = [params, tx.init(params), jax.random.key(0)]
@@ -129,10 +137,16 @@ def test_handwritten_step(benchmark, name):
     benchmark.pedantic(handwritten_step(name), rounds=ROUNDS[name], warmup_rounds=WARMUP)
 
 
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("name", CASES)
-def test_interleaved(benchmark, name):
-    benchmark.group = f"jax-{name}-b{CASES[name]}-interleaved"
-    contenders = {"dlbench": dlbench_step(name), "handwritten": handwritten_step(name)}
+def test_interleaved(benchmark, name, optimizer):
+    """JAX declares no performance setting to tune (the tuner returns the one build it has)."""
+    p, tuning = tuned("jax", name, CASES[name], optimizer)
+    step = p.backend.train_step(p.model, OptimizerSpec.create(optimizer), 0)  # default lr: sgd 0.01 = LR
+    x, y = p.backend.to_device(*batch(name))
+    benchmark.group = f"jax-{name}-b{CASES[name]}-{optimizer}-interleaved"
+    benchmark.extra_info.update(settings={}, tuning=tuning["mode"])
+    contenders = {"dlbench": lambda: p.backend.sync(step(x, y)), "handwritten": handwritten_step(name, optimizer)}
     interleave(benchmark, contenders, INTERLEAVED_ROUNDS[name], WARMUP)
 
 

@@ -15,7 +15,7 @@ tf = pytest.importorskip("tensorflow")
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
-from benchmarks.conftest import interleave  # noqa: E402
+from benchmarks.conftest import OPTIMIZERS, interleave, tuned  # noqa: E402
 from dlbench import registry  # noqa: E402
 from dlbench.graph import init_weights  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
@@ -71,10 +71,18 @@ def dlbench_step(name: str, xla: bool) -> Callable[[], None]:
     return lambda: backend.sync(step(x, y))
 
 
-def handwritten_step(name: str, jit: bool) -> Callable[[], None]:
+def hand_optimizer(optimizer: str) -> keras.optimizers.Optimizer:
+    if optimizer == "momentum":
+        return keras.optimizers.SGD(0.01, momentum=0.9)
+    if optimizer == "adam":
+        return keras.optimizers.Adam(1e-3, epsilon=1e-8)
+    return keras.optimizers.SGD(0.01)
+
+
+def handwritten_step(name: str, jit: bool, optimizer: str = "sgd") -> Callable[[], None]:
     keras.utils.set_random_seed(0)
     model = handwritten(name)
-    opt = keras.optimizers.SGD(0.01)
+    opt = hand_optimizer(optimizer)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     xn, yn = batch(name)
     x, y = tf.constant(xn), tf.constant(yn)
@@ -104,13 +112,17 @@ def test_handwritten_step(benchmark, name, jit):
     benchmark.pedantic(handwritten_step(name, jit), rounds=ROUNDS[name], warmup_rounds=3)
 
 
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("name", CASES)
-def test_interleaved(benchmark, name):
-    """dlbench at its default setting (XLA on, see the backend) against the better of the two
-    hand-written loops, with and without XLA."""
-    from dlbench_backends.tensorflow.backend import TensorFlowBackend
-
-    benchmark.group = f"tensorflow-{name}-b{CASES[name]}-interleaved"
-    contenders = {"dlbench": dlbench_step(name, TensorFlowBackend.options["xla"].default),
-                  "handwritten-xla": handwritten_step(name, True), "handwritten-noxla": handwritten_step(name, False)}
+def test_interleaved(benchmark, name, optimizer):
+    """dlbench at the XLA setting its tuner picks against the better of the two hand-written
+    loops, with and without XLA."""
+    p, tuning = tuned("tensorflow", name, CASES[name], optimizer)
+    step = p.backend.train_step(p.model, OptimizerSpec.create(optimizer), 0)
+    x, y = p.backend.to_device(*batch(name))
+    benchmark.group = f"tensorflow-{name}-b{CASES[name]}-{optimizer}-interleaved"
+    benchmark.extra_info.update(settings={"xla": p.backend.settings["xla"]}, tuning=tuning["mode"])
+    contenders = {"dlbench": lambda: p.backend.sync(step(x, y)),
+                  "handwritten-xla": handwritten_step(name, True, optimizer),
+                  "handwritten-noxla": handwritten_step(name, False, optimizer)}
     interleave(benchmark, contenders, INTERLEAVED_ROUNDS[name])

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from benchmarks.conftest import interleave  # noqa: E402
+from benchmarks.conftest import OPTIMIZERS, interleave, tuned  # noqa: E402
 from dlbench import registry  # noqa: E402
 from dlbench.graph import init_weights  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
@@ -59,16 +59,29 @@ def dlbench_step(name: str) -> Callable[[], None]:
     return lambda: backend.sync(step(x, y))
 
 
-def handwritten_step(name: str) -> Callable[[], None]:
+def hand_optimizer(optimizer: str, params) -> torch.optim.Optimizer:
+    if optimizer == "momentum":
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9)
+    if optimizer == "adam":
+        return torch.optim.Adam(params, lr=1e-3, eps=1e-8)
+    return torch.optim.SGD(params, lr=0.01)
+
+
+def handwritten_step(name: str, optimizer: str = "sgd", compile: bool = False,
+                     channels_last: bool = False) -> Callable[[], None]:
+    """The loop a PyTorch user writes, with the same performance settings as dlbench's run."""
     torch.manual_seed(0)
     model = handwritten(name).train()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=layout)
+    forward = torch.compile(model) if compile else model
+    opt = hand_optimizer(optimizer, model.parameters())
     xn, yn = batch(name)
-    x, y = torch.from_numpy(xn).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(yn)
+    x, y = torch.from_numpy(xn).permute(0, 3, 1, 2).contiguous(memory_format=layout), torch.from_numpy(yn)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
+        loss = F.cross_entropy(forward(x), y)
         loss.backward()
         opt.step()
 
@@ -87,8 +100,16 @@ def test_handwritten_step(benchmark, name):
     benchmark.pedantic(handwritten_step(name), rounds=ROUNDS[name], warmup_rounds=3)
 
 
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("name", CASES)
-def test_interleaved(benchmark, name):
-    benchmark.group = f"torch-{name}-b{CASES[name]}-interleaved"
-    contenders = {"dlbench": dlbench_step(name), "handwritten": handwritten_step(name)}
+def test_interleaved(benchmark, name, optimizer):
+    """dlbench at the settings its tuner picks (compile, channels_last) against the hand-written
+    loop with the same settings."""
+    p, tuning = tuned("torch", name, CASES[name], optimizer)
+    step = p.backend.train_step(p.model, OptimizerSpec.create(optimizer), 0)
+    x, y = p.backend.to_device(*batch(name))
+    settings = {k: p.backend.settings[k] for k in ("compile", "channels_last")}
+    benchmark.group = f"torch-{name}-b{CASES[name]}-{optimizer}-interleaved"
+    benchmark.extra_info.update(settings=settings, tuning=tuning["mode"])
+    contenders = {"dlbench": lambda: p.backend.sync(step(x, y)), "handwritten": handwritten_step(name, optimizer, **settings)}
     interleave(benchmark, contenders, INTERLEAVED_ROUNDS[name])

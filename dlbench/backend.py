@@ -17,7 +17,7 @@ Conventions every backend follows:
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
@@ -29,11 +29,28 @@ from dlbench.optim import OptimizerSpec
 
 @dataclass(frozen=True)
 class Option:
-    """A backend setting, e.g. ``compile`` or ``xla``; recorded in every result."""
+    """A backend setting, e.g. ``compile`` or ``xla``; recorded in every result.
+
+    ``tune`` makes it a *performance* setting: one that changes speed, never the numerics (a
+    different kernel, compiler or memory layout, not a lower precision), with the values worth
+    timing per device, e.g. ``{"cpu": (False, True)}``. :mod:`dlbench.tuning` times them and runs the
+    fastest unless the user pins the option. Numerics (TF32, mixed precision, matmul precision) are
+    never performance settings.
+    """
 
     default: Any
     help: str
     choices: tuple | None = None
+    tune: Mapping[str, tuple] | None = field(default=None, hash=False)
+
+    def __post_init__(self):
+        for device, values in (self.tune or {}).items():
+            if self.choices is not None and not set(values) <= set(self.choices):
+                raise ValueError(f"candidates {values} on {device} are not among the choices {self.choices}")
+
+
+#: what a precision needs beyond the framework (said when a device cannot honour it)
+PRECISION_NEEDS = {"tf32": "tf32 needs an NVIDIA GPU (Ampere or newer)"}
 
 
 def parse_value(text: str) -> Any:
@@ -58,18 +75,41 @@ class Backend(abc.ABC):
     fixed_settings: ClassVar[Mapping[str, Any]] = {}
     #: float32 is what runs are timed in; float64 lets ``verify`` compare training without round-off
     dtypes: ClassVar[tuple[str, ...]] = ("float32",)
+    #: the numerics (``--precision``, see :data:`dlbench.config.PRECISIONS`) it honours per device;
+    #: anything else is refused, never silently replaced by another
+    precisions: ClassVar[Mapping[str, tuple[str, ...]]] = {"cpu": ("float32",), "gpu": ("float32",)}
+
+    @classmethod
+    def performance_options(cls, device: str) -> dict[str, tuple]:
+        """The performance settings worth tuning on ``device``, each with its candidate values."""
+        return {k: tuple(o.tune[device]) for k, o in cls.options.items() if o.tune and device in o.tune}
 
     @classmethod
     def check_dtype(cls, dtype: str) -> None:
         if dtype not in cls.dtypes:
             raise ConfigError(f"{cls.name}: cannot compute in {dtype}; this backend supports: {', '.join(cls.dtypes)}")
 
-    def __init__(self, device: str = "cpu", options: Mapping[str, Any] | None = None, dtype: str = "float32"):
+    @classmethod
+    def check_precision(cls, device: str, precision: str, dtype: str = "float32") -> None:
+        """Refuse a precision this backend cannot honour on ``device``, saying what it accepts."""
+        if precision != "float32" and dtype != "float32":
+            raise ConfigError(f"{cls.name}: --precision {precision} contradicts computing in {dtype}; "
+                              f"use --precision float32 with --dtype {dtype}")
+        accepted = cls.precisions.get(device, ())
+        if precision not in accepted:
+            why = f": {PRECISION_NEEDS[precision]}" if precision in PRECISION_NEEDS else ""
+            raise ConfigError(f"{cls.name}: cannot compute in {precision} on {device}{why}; "
+                              f"accepted on {device}: {', '.join(accepted) or 'none'}")
+
+    def __init__(self, device: str = "cpu", options: Mapping[str, Any] | None = None, dtype: str = "float32",
+                 precision: str = "float32"):
         if device not in self.devices:
             raise ConfigError(f"{self.name}: unknown device {device!r}; choose one of: {', '.join(self.devices)}")
         self.check_dtype(dtype)
+        self.check_precision(device, precision, dtype)
         self.device = device
         self.dtype = dtype
+        self.precision = precision
         given = dict(options or {})
         unknown = set(given) - set(self.options)
         if unknown:
@@ -80,6 +120,11 @@ class Backend(abc.ABC):
             choices = self.options[k].choices
             if choices is not None and v not in choices:
                 raise ConfigError(f"{self.name}: option {k}={v!r} not accepted; choose one of: {choices}")
+
+    @property
+    def precision_used(self) -> str:
+        """What ``environment()["precision"]`` records: the precision, or float64 for ``verify --dtype float64``."""
+        return self.dtype if self.dtype != "float32" else self.precision
 
     # -- describing ------------------------------------------------------------------------
     @abc.abstractmethod
@@ -94,6 +139,15 @@ class Backend(abc.ABC):
     def build_native(self, factory: Callable[..., Any], input_shape, num_classes: int, seed: int) -> Any:
         """A model from a plugin's hand-written native factory (what the graph cannot express)."""
         raise ConfigError(f"backend {self.name!r} does not support hand-written native models")
+
+    #: data-parallel replicas the models built next are spread over (see ``replicate``)
+    replicas: int = 1
+
+    def replicate(self, replicas: int) -> dict:
+        """Spread the models built next over ``replicas`` data-parallel replicas, on the framework's
+        own engine; ``to_device(x, y)`` then receives the global batch. Returns how: ``engine``,
+        ``processes``, ``batch_norm`` (per replica or synchronised), ``threads_per_replica``."""
+        raise ConfigError(f"backend {self.name!r} has no data-parallel engine; use --replicas 1")
 
     @abc.abstractmethod
     def export_weights(self, model: Any) -> dict[str, np.ndarray]:
@@ -128,6 +182,16 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def peak_device_memory(self) -> int | None:
         """Peak bytes allocated on the accelerator since the model was built; None on CPU."""
+
+    def gemm_precisions(self) -> tuple[str, ...]:
+        """The precisions ``dlbench calibrate`` times on this device: float32, plus tf32, bfloat16
+        and float16 where the device has them."""
+        return ("float32",)
+
+    def gemm(self, precision: str, n: int) -> Callable[[], None]:
+        """A callable computing one n x n @ n x n matmul in ``precision`` on the device and waiting for
+        it (``dlbench calibrate``'s ceiling); backends keep it in ``dlbench_backends/<fw>/calibrate.py``."""
+        raise ConfigError(f"backend {self.name!r} cannot time a matmul for `dlbench calibrate`")
 
     @abc.abstractmethod
     def train_step_flops(self, model: Any, optimizer: OptimizerSpec, x: Any, y: Any) -> tuple[float | None, str]:

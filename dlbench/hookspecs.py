@@ -7,6 +7,9 @@ Each hook receives a ``register`` callback and calls it once per thing it provid
     @hookimpl
     def register_models(register):
         register(ModelInfo(name="tiny", build=build_tiny, summary="..."))
+
+A hook that raises, or registers a name another plugin already has, leaves its whole plugin out
+(one warning line; see :mod:`dlbench.plugins`); every other plugin keeps working.
 """
 
 from __future__ import annotations

@@ -67,6 +67,8 @@ class BackendInfo:
     requires: tuple[str, ...] = ()
     install_hint: str = ""
     aliases: tuple[str, ...] = ()
+    #: ``"module"`` with the backend's data-parallel engine (``launch``), imported in the worker only
+    distributed: str | None = None
 
     def missing(self) -> list[str]:
         """Modules in ``requires`` that are not installed (found without importing them)."""
@@ -86,18 +88,44 @@ class BackendInfo:
         return getattr(importlib.import_module(module), attr)
 
 
+HOOKS = {"register_models": "model", "register_datasets": "dataset", "register_backends": "backend"}
+
+
 def _collect(hook_name: str) -> dict[str, Any]:
-    from dlbench.plugins import pm
+    """What every plugin registers through one hook, plugin by plugin in load order. A plugin whose
+    hook raises, or registers a name an earlier plugin has, is left out (see :mod:`dlbench.plugins`)."""
+    from dlbench import plugins
 
     found: dict[str, Any] = {}
+    owner: dict[str, str] = {}
+    for impl in getattr(plugins.pm.hook, hook_name).get_hookimpls():
+        if plugins.is_broken(impl.plugin):
+            continue
+        mine: dict[str, Any] = {}
 
-    def register(info):
-        if info.name in found:
-            raise DlbenchError(f"two plugins register the name {info.name!r}")
-        found[info.name] = info
+        def register(info, mine=mine):
+            if info.name in mine:
+                raise DlbenchError(f"registers the {HOOKS[hook_name]} {info.name!r} twice")
+            mine[info.name] = info
 
-    getattr(pm.hook, hook_name)(register=register)
+        try:
+            impl.function(*[{"register": register}[arg] for arg in impl.argnames])
+            for name in mine:
+                if name in found:
+                    raise DlbenchError(f"registers the {HOOKS[hook_name]} {name!r}, "
+                                       f"which plugin {owner[name]!r} registered first")
+        except Exception as e:
+            plugins.fail(impl.plugin_name, e, impl.plugin)
+            continue
+        found.update(mine)
+        owner.update(dict.fromkeys(mine, impl.plugin_name))
     return found
+
+
+def check_all() -> None:
+    """Call every registration hook once, so that a plugin failing in one is found and left out."""
+    for hook_name in HOOKS:
+        _collect(hook_name)
 
 
 def _match(names, pattern: str | None) -> list[str]:
@@ -148,4 +176,11 @@ def _get(kind: str, found: dict, name: str):
     try:
         return found[name]
     except KeyError:
-        raise UnknownNameError(kind, name, sorted(found)) from None
+        pass
+    from dlbench.plugins import failures
+
+    err = UnknownNameError(kind, name, sorted(found))
+    if failures:  # the name may be one that a broken plugin would have registered
+        err.args = (err.args[0] + "; not available: " + "; ".join(
+            f"plugin {f.name!r} failed to load: {f.error}" for f in failures.values()),)
+    raise err

@@ -35,6 +35,13 @@ class Result:
     accuracy: dict = field(default_factory=dict)
     loss: dict = field(default_factory=dict)
     environment: dict = field(default_factory=dict)
+    distributed: dict = field(default_factory=dict)
+    #: how the backend's performance settings were chosen (:mod:`dlbench.tuning`); {} in older records
+    tuning: dict = field(default_factory=dict)
+    #: time-to-accuracy (:mod:`dlbench.measure.target`); {} when the run had no target
+    target: dict = field(default_factory=dict)
+    #: latency percentiles and throughput of a ``--task inference`` run (:mod:`dlbench.measure.inference`)
+    inference: dict = field(default_factory=dict)
     schema: str = SCHEMA
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))

@@ -1,3 +1,4 @@
+import contextlib
 import gzip
 import os
 import struct
@@ -13,20 +14,32 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_PLUGINS = ("tests.plugins.numpy_backend", "tests.plugins.tiny_model")
 
 
-@pytest.fixture
-def test_plugins(monkeypatch):
-    """Registers the throwaway backend and model plugins here and in worker processes; unregisters after."""
+@contextlib.contextmanager
+def registered_test_plugins(monkeypatch, names=TEST_PLUGINS):
+    """Registers throwaway plugin modules here and in worker processes; unregisters (only) those it
+    registered on exit."""
     import importlib
 
-    monkeypatch.setenv("DLBENCH_PLUGINS", ",".join(TEST_PLUGINS))
+    monkeypatch.setenv("DLBENCH_PLUGINS", ",".join(names))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    modules = [importlib.import_module(name) for name in TEST_PLUGINS]
-    for name, module in zip(TEST_PLUGINS, modules):
+    added = []
+    for name in names:
+        module = importlib.import_module(name)
         if not pm.is_registered(module):
             pm.register(module, name=name)
-    yield
-    for module in modules:
-        pm.unregister(module)
+            added.append(module)
+    try:
+        yield
+    finally:
+        for module in added:
+            pm.unregister(module)
+
+
+@pytest.fixture
+def test_plugins(monkeypatch):
+    """The throwaway numpy backend and tiny model, here and in worker processes."""
+    with registered_test_plugins(monkeypatch):
+        yield
 
 
 def write_idx(path: Path, array: np.ndarray) -> Path:

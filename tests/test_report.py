@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import re
+import sys
+import types
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from dlbench.cli import cli
 from dlbench.errors import DlbenchError
+from dlbench.execution.sweep import cell_key
 from dlbench.analysis.report import write_report
 from dlbench.analysis.results import load_results, to_csv
-from tests.test_compare import failed_record, fake_record, save_all
+from tests.test_compare import failed_record, fake_record, run_set, save_all
 from tests.test_sweep import real_sweep_dir
 
 
@@ -24,15 +29,17 @@ def real_sweep(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def mixed(tmp_path) -> Path:
-    """Three backends on one model, one of them failing, plus a file that is not a record."""
+    """Three backends on one model (3 runs each), one of them failing elsewhere, plus one-run cells
+    and a file that is not a record."""
     digits = fake_record("torch", "mlp", dataset="digits", seed=9)
     digits.accuracy = {"top1": 0.9523, "top5": 0.9987, "reason": None}
     noisy = fake_record("torch", "perceptron", n=60, seed=5)
     noisy.timing["step_times_s"] = [0.001, 0.003] * 30  # bimodal
     records = [
-        fake_record("torch", step=0.010, seed=1, repeat=0), fake_record("torch", step=0.010, seed=2, repeat=1),
-        fake_record("tensorflow", step=0.005, seed=3, settings={"xla": True}, env={"precision": "mixed_float16"}),
-        fake_record("jax", step=0.005, seed=4, settings={"precision": "highest"}, env={"threads": 4}),
+        *run_set("torch", step=0.010, spread=0.01),
+        *run_set("tensorflow", step=0.005, spread=0.03, runs=3, seed=10, settings={"xla": True},
+                 env={"precision": "mixed_float16"}),
+        *run_set("jax", step=0.005, spread=0.03, runs=3, seed=20, settings={"precision": "highest"}, env={"threads": 4}),
         noisy, digits,
         failed_record("tensorflow", "perceptron"),
     ]
@@ -41,19 +48,32 @@ def mixed(tmp_path) -> Path:
     return directory
 
 
+def section(text: str, heading: str) -> str:
+    return text.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+
+
+def table_rows(block: str, which: int = 0) -> dict[str, str]:
+    """The rows of the ``which``-th markdown table in ``block``, by their first cell."""
+    tables = [t for t in block.split("\n\n") if t.startswith("| ")]
+    return {line.split("|")[1].strip(): line for line in tables[which].splitlines()[2:]}
+
+
 def test_results_frame_has_one_row_per_record_with_failures_and_flat_columns(mixed):
     df = load_results(mixed)
-    assert len(df) == 7 and (df["status"] == "failed").sum() == 1
+    assert len(df) == 14 and (df["status"] == "failed").sum() == 1
     assert {"config.backend", "timing.step_time_s.median", "error.message", "backend.settings", "cell", "repeat"} <= set(df.columns)
     assert df.loc[df["status"] == "failed", "error.message"].item().startswith("worker exited")
     assert df["repeat"].dtype == "Int64"
+    ok = df[df["status"] == "ok"]
+    assert all(r.median == m for r, m in zip(ok["run"], ok["timing.step_times_s"].map(np.median)))  # summarised once
+    assert df.loc[df["status"] == "failed", "run"].isna().all()
     assert [Path(p).name for p, _ in df.attrs["skipped"]] == ["notes.json"]
 
 
 def test_csv_leaves_out_per_step_series(mixed, tmp_path):
     path = to_csv(load_results(mixed), tmp_path / "out" / "all.csv")
     back = pd.read_csv(path)
-    assert len(back) == 7 and "timing.step_times_s" not in back and "loss.curve" not in back
+    assert len(back) == 14 and "timing.step_times_s" not in back and "loss.curve" not in back
     assert "timing.step_time_s.median" in back
     assert not list(path.parent.glob(".tmp-*"))
 
@@ -70,20 +90,124 @@ def test_missing_or_empty_results_are_clear_errors(tmp_path, make, match):
 def test_report_compares_backends_and_warns_about_unfair_settings(mixed, tmp_path):
     out = write_report(load_results(mixed), tmp_path / "rep" / "report.md", command="dlbench report x", plots=False)
     text = out.read_text()
-    lenet = text.split("## lenet5", 1)[1].split("##", 1)[0]
-    rows = {line.split("|")[1].strip(): line for line in lenet.splitlines() if line.startswith("| ") and "ms" in line}
-    assert "2.0" in rows["torch"] and "× slower" in rows["torch"] and "n.s." not in rows["torch"]
-    assert {"tensorflow", "jax"} <= set(rows)
+    rows = {name.split()[0]: line for name, line in table_rows(section(text, "lenet5")).items()}
+    assert "2.0" in rows["torch"] and "× slower [" in rows["torch"] and "n.s." not in rows["torch"]
+    assert {"tensorflow", "jax"} <= set(rows) and "5 × 40 steps" in rows["torch"]
     # the two 5 ms backends: one is fastest, the other not significantly slower
     assert sum("fastest" in rows[b] for b in ("tensorflow", "jax")) == 1
-    assert sum("(n.s.)" in rows[b] for b in ("tensorflow", "jax")) == 1
+    assert sum(" n.s." in rows[b] for b in ("tensorflow", "jax")) == 1
     assert "graph compilation differs" in text and "precision differs" in text and "threads differs" in text
-    assert "⚠ noisy" in text.split("## perceptron", 1)[1]
+    assert "ran different precisions" in text
+    assert "⚠ noisy" in section(text, "perceptron")
     assert "0.9523" in text and "n/a: synthetic data" in text
-    failures = text.split("## Failures", 1)[1]
+    failures = section(text, "Failures")
     assert "worker exited \\| with status 3" in failures  # pipes escaped inside the table
     assert "skipped" in text and "notes.json" in text
     assert f"with dlbench {metadata.version('dlbench')}" in text and "`dlbench report x`" in text
+
+
+def test_a_one_run_cell_says_so_and_carries_no_significance_mark(tmp_path):
+    directory = save_all(tmp_path / "r", [fake_record("torch", step=0.020, seed=1), fake_record("jax", step=0.010, seed=2)])
+    text = write_report(load_results(directory), tmp_path / "report.md", plots=False).read_text()
+    verdict = table_rows(section(text, "Verdict"))["lenet5"]
+    assert "**jax** 10.0" in verdict and "1 run: spread within the run only" in verdict
+    assert "torch 2.0" in verdict and "n.s." not in verdict and "[" not in verdict  # no interval, no mark
+    rows = table_rows(section(text, "lenet5"))
+    torch_row = next(line for name, line in rows.items() if name.startswith("torch"))
+    assert "(1 run: spread within the run only)" in torch_row and "× slower (1 run" in torch_row
+    assert "n.s." not in torch_row and "[" not in torch_row.split("|")[7]  # the step-time column
+
+
+def _without_tune(record):
+    del record.config["tune"]  # as written before tuning existed, so in a cell of its own
+    uid, _, repeat = record.id.split("-")
+    record.id = f"{uid}-{cell_key(record.config)}-{repeat}"
+    return record
+
+
+def test_the_report_opens_with_the_verdict_tuned_and_defaults_side_by_side(tmp_path):
+    tuning = {"mode": "tuned", "performance_options": ["compile"], "pinned": {}, "chosen": {"compile": True},
+              "candidates": [], "time_s": 3.0, "cache_path": None}
+    tuned_torch = run_set("torch", step=0.005, settings={"compile": True}, tune=True)
+    for r in tuned_torch:
+        r.tuning = tuning
+    records = [*tuned_torch,
+               *run_set("jax", step=0.010, spread=0.01, seed=10, settings={"jit": True}, tune=True),
+               *run_set("torch", step=0.012, seed=20, tune=False),
+               *map(_without_tune, run_set("jax", step=0.010, seed=30))]  # an old record: untuned defaults
+    text = write_report(load_results(save_all(tmp_path / "r", records)), tmp_path / "report.md", plots=False).read_text()
+    assert text.split("\n## ")[1].startswith("Verdict")
+    verdict = section(text, "Verdict")
+    header = verdict.splitlines()[[i for i, l in enumerate(verdict.splitlines()) if l.startswith("| model")][0]]
+    assert "fastest, tuned" in header and "fastest, framework defaults" in header and "precision" in header
+    row = table_rows(verdict)["lenet5"].split("|")
+    tuned_fastest, tuned_others, default_fastest, default_others = (c.strip() for c in row[7:11])
+    assert tuned_fastest.startswith("**torch** 5.0") and "compile=True" in tuned_fastest
+    assert tuned_others.startswith("jax 2.0") and "[" in tuned_others and "n.s." not in tuned_others
+    assert default_fastest.startswith("**jax** 10.0") and re.match(r"torch 1\.(19|2\d)× \[", default_others)
+    assert "(tuned)" in section(text, "lenet5") and "(defaults)" in section(text, "lenet5")
+
+
+def test_new_record_fields_are_shown(tmp_path):
+    new = run_set("torch", runs=3, precision="float32", timing="window", window=4)
+    for r in new:
+        r.memory.update(baseline_rss_bytes=200 * 2**20, peak_rss_bytes=300 * 2**20, training_bytes=100 * 2**20)
+        r.flops.update(per_train_step_framework=None, framework_note="LSTM not counted by the framework",
+                       utilisation={"ceiling_flops_per_s": 1e11, "share": 0.25, "ceiling_source": "dlbench calibrate matmul",
+                                    "datasheet_flops_per_s": None, "datasheet_share": None})
+        r.timing.update(mode="window", window=4)
+    old = run_set("jax", runs=3, seed=10, env={"precision": "mixed-bfloat16"})
+    for r in old:
+        r.flops["per_train_step_framework"] = 2 * r.flops["per_train_step_analytic"]
+        r.flops["utilisation_note"] = "no machine profile: run `dlbench calibrate`"
+    text = write_report(load_results(save_all(tmp_path / "r", [*new, *old])), tmp_path / "report.md",
+                        plots=False).read_text()
+    speed, resources = table_rows(section(text, "lenet5")), table_rows(section(text, "lenet5"), 1)
+    speed_torch, resources_torch = [next(v for k, v in t.items() if k.startswith("torch")) for t in (speed, resources)]
+    resources_jax = next(v for k, v in resources.items() if k.startswith("jax"))
+    assert "windows of 4 steps" in speed_torch
+    assert "100.0 MiB / 200.0 MiB / 300.0 MiB" in resources_torch
+    assert "25.0% of 100.000 GFLOP/s (dlbench calibrate matmul)" in resources_torch
+    assert "n/a: LSTM not counted by the framework" in resources_torch
+    assert "(older record: peak only)" in resources_jax and "n/a: no machine profile" in resources_jax
+    assert "⚠ +100% vs analytic" in resources_jax
+    precision = table_rows(section(text, "Verdict"))["lenet5"].split("|")[5]
+    assert "ran different precisions" in text and "mixed-bfloat16" in precision and "float32" in precision and "⚠" in precision
+
+
+def test_section_modules_are_rendered_after_the_model_tables_and_a_broken_one_is_reported(tmp_path, monkeypatch):
+    from dlbench.analysis import sections
+
+    good, bad = types.ModuleType("good"), types.ModuleType("bad")
+    good.render = lambda df, out, plots: ["## Extra section", "", f"{len(df)} records", ""]
+    bad.render = lambda df, out, plots: 1 / 0
+    monkeypatch.setitem(sys.modules, "dlbench.analysis.sections.test_good", good)
+    monkeypatch.setitem(sys.modules, "dlbench.analysis.sections.test_bad", bad)
+    monkeypatch.setattr(sections, "SECTIONS", ("test_good", "test_bad"))
+    directory = save_all(tmp_path / "r", run_set("torch", runs=3))
+    text = write_report(load_results(directory), tmp_path / "report.md", plots=False).read_text()
+    assert text.index("## lenet5") < text.index("## Extra section\n\n3 records")
+    assert "section `test_bad` failed: ZeroDivisionError" in text
+
+
+def test_learning_curves_are_drawn_for_real_data_only(tmp_path):
+    synthetic = save_all(tmp_path / "s", run_set("torch", runs=3) + run_set("jax", runs=3, seed=10))
+    text = write_report(load_results(synthetic), tmp_path / "s-report" / "report.md").read_text()
+    assert "No learning curves" in text and not (tmp_path / "s-report" / "report-learning.png").exists()
+    assert (tmp_path / "s-report" / "report-speed.png").read_bytes()[:4] == b"\x89PNG"
+    real = fake_record("torch", "mlp", dataset="digits", seed=9)
+    real.loss["curve"] = list(np.linspace(2.3, 0.2, 90))
+    real.timing["epochs_run"] = 3.0
+    text = write_report(load_results(save_all(tmp_path / "d", [real])), tmp_path / "d-report" / "report.md").read_text()
+    assert "![learning](report-learning.png)" in text and "No speed plot" in text
+
+
+def test_per_epoch_means_of_a_loss_curve():
+    from dlbench.analysis.report.plots import epoch_curve
+
+    x, smooth, epochs, means = epoch_curve([3.0] * 10 + [1.0] * 10, 2.0)
+    assert list(epochs) == [0.5, 1.5] and list(means) == [3.0, 1.0]
+    assert x[-1] == pytest.approx(2.0) and len(x) == len(smooth)
 
 
 def test_report_of_a_real_sweep_with_plots_and_csv(real_sweep, tmp_path):
@@ -95,7 +219,8 @@ def test_report_of_a_real_sweep_with_plots_and_csv(real_sweep, tmp_path):
         assert section in text
     assert f"Generated by `dlbench report {real_sweep} -o {out} --csv {csv}`" in text
     assert metadata.version("torch") in text  # the framework version row
-    for name in ("throughput", "loss", "memory"):
+    assert "No learning curves" in text  # synthetic data only
+    for name in ("speed", "memory"):
         assert f"![{name}](report-{name}.png)" in text
         assert (out.parent / f"report-{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(pd.read_csv(csv)) == 2

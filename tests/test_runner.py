@@ -15,7 +15,14 @@ from dlbench.result import Result
 from tests.conftest import alive, children
 
 
+#: every run here is bounded: a hung worker fails its test instead of hanging the suite
+RUN_TIMEOUT = ("--timeout", "120")
+
+
 def invoke(*args):
+    """The CLI in-process; ``run`` gets the bound above unless the test gives its own --timeout."""
+    if args and args[0] == "run" and "--help" not in args:
+        args = ("run", *RUN_TIMEOUT, *args[1:])  # a later --timeout wins
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
@@ -33,7 +40,9 @@ def test_numpy_run_records_every_metric(test_plugins, tmp_path):
     assert t["throughput_samples_per_s"] == pytest.approx(32 / t["step_time_s"]["median"])
     assert record["accuracy"]["top1"] > 0.8 and record["accuracy"]["top5"] >= record["accuracy"]["top1"]
     assert record["loss"]["final"] < record["loss"]["first"]
-    assert record["memory"]["host_peak_rss_bytes"] > 0
+    mem = record["memory"]
+    assert mem["training_bytes"] == mem["peak_rss_bytes"] - mem["baseline_rss_bytes"]
+    assert mem["host_peak_rss_bytes"] >= mem["peak_rss_bytes"] >= mem["baseline_rss_bytes"]
     assert record["flops"]["per_train_step_analytic"] == 6 * record["model"]["macs_per_sample"] * 32
     assert record["backend"]["settings"] == {"jit": False, "crash": "none"}
     saved = list(tmp_path.glob("*.json"))
@@ -51,7 +60,7 @@ def test_synthetic_data_reports_no_accuracy(test_plugins, tmp_path):
     "args, message",
     [
         (["-m", "resnet9000"], "unknown model 'resnet9000'; choose one of: alexnet, "),
-        (["-b", "caffe"], "unknown backend 'caffe'; choose one of: jax, numpy, tensorflow, torch"),
+        (["-b", "caffe"], "unknown backend 'caffe'; choose one of: jax, numpy, "),
         (["-d", "imagenet"], "unknown dataset 'imagenet'; choose one of: cifar10, cifar100, digits, fashion-mnist"),
         (["--batch-size", "0"], "batch size must be a positive integer, got 0"),
         (["--optimizer", "lbfgs"], "'lbfgs' is not one of"),
@@ -126,7 +135,8 @@ def test_timeout_kills_the_worker_and_is_recorded(test_plugins, tmp_path):
 
 def test_json_output_is_only_json(test_plugins, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "dlbench.cli", "run", "-b", "numpy", "-m", "perceptron", "--steps", "2",
-                           "-d", "synthetic", "--output", str(tmp_path), "--json"], capture_output=True, text=True)
+                           "-d", "synthetic", "--output", str(tmp_path), "--json", *RUN_TIMEOUT],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["status"] == "ok"
     assert "result saved to" in proc.stderr
@@ -155,7 +165,7 @@ def test_list_is_fast_and_imports_no_framework():
         "bad = [m for m in ('torch', 'tensorflow', 'jax', 'flax', 'optax', 'keras', 'pandas') if m in sys.modules]; "
         "assert not bad, bad; print(time.perf_counter() - t)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert float(proc.stdout) < 1.0
 
@@ -169,14 +179,16 @@ def test_version_and_help():
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
 def test_a_killed_runner_takes_its_worker_down(test_plugins, tmp_path):
     runner = subprocess.Popen([sys.executable, "-m", "dlbench.cli", "run", "-b", "numpy", "-m", "mlp", "--steps", "2",
-                               "-o", "crash=hang", "--output", str(tmp_path), "-q"])
-    deadline = time.monotonic() + 60
-    while not (workers := children(runner.pid)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert workers, "the runner started no worker"
-    time.sleep(3)  # into the hang: a worker killed earlier dies anyway, on its first write to the closed pipe
-    runner.kill()
-    runner.wait()
+                               "-o", "crash=hang", "--timeout", "120", "--output", str(tmp_path), "-q"])
+    try:
+        deadline = time.monotonic() + 60
+        while not (workers := children(runner.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert workers, "the runner started no worker"
+        time.sleep(3)  # into the hang: a worker killed earlier dies anyway, on its first write to the closed pipe
+    finally:
+        runner.kill()
+        runner.wait()
     deadline = time.monotonic() + 10
     while any(map(alive, workers)) and time.monotonic() < deadline:
         time.sleep(0.1)

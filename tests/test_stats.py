@@ -1,4 +1,4 @@
-"""Step-time statistics: bootstrap intervals, jitter, noise flags and ratios (numpy only)."""
+"""Speed statistics with the run as the unit: per-run summaries, intervals across runs, caveats, ratios."""
 
 from __future__ import annotations
 
@@ -14,61 +14,79 @@ def normal(median: float, rel_sd: float, n: int = 200, seed: int = 0) -> list[fl
     return list(median * (1 + rel_sd * np.random.default_rng(seed).standard_normal(n)))
 
 
-def test_interval_brackets_the_median_and_is_reproducible():
-    steps = [normal(0.010, 0.02, seed=s) for s in range(3)]
-    a, b = stats.cell_stats(steps), stats.cell_stats(steps)
-    assert a == b == stats.cell_stats(steps[::-1])  # seeded, and independent of the order of the repeats
-    assert a.ci.low < a.median < a.ci.high
-    assert a.ci.high - a.ci.low < 0.02 * a.median
-    assert a.repeats == 3 and a.steps == 600
-    assert a.p10 < a.median < a.p90
+def runs(medians, rel_sd: float = 0.02, n: int = 200) -> list[stats.RunSummary]:
+    return [stats.summarise(normal(m, rel_sd, n, seed=i)) for i, m in enumerate(medians)]
 
 
-def test_jitter_is_robust_to_outliers_and_cv_is_not():
+def test_a_run_is_summarised_robustly():
     steps = normal(0.010, 0.02, n=400)
     steps[:20] = [0.5] * 20  # 5 % of steps hit by something else on the machine
-    s = stats.cell_stats([steps])
-    assert s.jitter == pytest.approx(0.02, rel=0.3)
-    assert s.cv > stats.NOISY_CV and s.noisy
+    s = stats.summarise(steps)
+    assert s.median == pytest.approx(0.010, rel=0.01) and s.steps == 400
+    assert s.jitter == pytest.approx(0.02, rel=0.3)  # the MAD ignores the outliers...
+    assert s.cv > stats.NOISY_CV  # ...the CV does not
+    assert s.p10 < s.median < s.p90
 
 
-def test_quiet_cell_is_not_noisy():
-    s = stats.cell_stats([normal(0.01, 0.01, seed=1), normal(0.01, 0.01, seed=2)])
-    assert s.cv < 0.02 and s.repeat_cv < 0.02 and not s.noisy
+def test_interval_comes_from_the_runs_is_reproducible_and_order_free():
+    r = runs([0.0100, 0.0102, 0.0098, 0.0101, 0.0099])
+    a, b = stats.cell_stats(r), stats.cell_stats(r[::-1])
+    assert a == b and a.runs == 5 and a.steps == 1000 and a.enough and a.caveat == ""
+    assert a.ci.low < a.median < a.ci.high
+    assert a.ci.low >= min(a.run_medians) and a.ci.high <= max(a.run_medians)
 
 
-def test_disagreeing_repeats_widen_the_interval_and_flag_noise():
-    same = stats.cell_stats([normal(0.010, 0.01, seed=1), normal(0.010, 0.01, seed=2)])
-    apart = stats.cell_stats([normal(0.010, 0.01, seed=1), normal(0.013, 0.01, seed=2)])
-    assert apart.repeat_cv > stats.NOISY_CV and apart.noisy
-    # pooling the steps alone would give a narrow interval; resampling the repeats does not
-    assert (apart.ci.high - apart.ci.low) > 5 * (same.ci.high - same.ci.low)
+def test_more_steps_per_run_do_not_narrow_the_interval_but_disagreeing_runs_widen_it():
+    medians = [0.0100, 0.0104, 0.0096, 0.0102, 0.0098]
+    short, long = stats.cell_stats(runs(medians, n=50)), stats.cell_stats(runs(medians, n=5000))
+    width = lambda s: s.ci.high - s.ci.low  # noqa: E731
+    assert width(long) > 0.5 * width(short)  # pooling steps would shrink it tenfold
+    apart = stats.cell_stats(runs([0.010, 0.013, 0.008, 0.012, 0.009]))
+    assert width(apart) > 3 * width(long) and apart.noisy and apart.run_cv > stats.NOISY_CV
 
 
-def test_single_repeat_has_no_repeat_cv():
-    s = stats.cell_stats([normal(0.01, 0.01)])
-    assert s.repeat_cv is None and s.repeats == 1
+@pytest.mark.parametrize("n, caveat", [(1, "1 run: spread within the run only"), (2, "2 runs: too few for an interval")])
+def test_a_cell_with_too_few_runs_has_no_interval_and_says_why(n, caveat):
+    s = stats.cell_stats(runs([0.010, 0.011][:n], n=5000))  # thousands of steps do not make up for runs
+    assert s.ci is None and not s.enough and s.caveat == caveat
+    assert (s.run_cv is None) == (n == 1)
 
 
 def test_ratio_of_a_real_difference_is_significant():
-    r = stats.ratio([normal(0.02, 0.02, seed=1)], [normal(0.01, 0.02, seed=2)])
+    r = stats.ratio(runs([0.020, 0.0202, 0.0198, 0.0201]), runs([0.010, 0.0101, 0.0099, 0.0100]))
     assert r.estimate == pytest.approx(2.0, rel=0.02)
-    assert r.ci.low < r.estimate < r.ci.high
-    assert r.significant
+    assert r.ci.low < r.estimate < r.ci.high and r.significant and r.caveat == ""
 
 
-def test_ratio_of_the_same_distribution_is_not_significant():
-    r = stats.ratio([normal(0.01, 0.05, seed=1)], [normal(0.01, 0.05, seed=2)])
-    assert 1.0 in r.ci and not r.significant
+def test_ratio_of_the_same_runs_is_not_significant():
+    same = runs([0.010, 0.0105, 0.0095, 0.0102, 0.0098])
+    r = stats.ratio(same, same[::-1])
+    assert r.estimate == pytest.approx(1.0) and 1.0 in r.ci and not r.significant
 
 
-def test_no_step_times_is_an_error():
+def test_a_one_run_ratio_is_never_significant_however_many_steps():
+    r = stats.ratio(runs([0.020], rel_sd=0.001, n=5000), runs([0.010, 0.0101, 0.0099]))
+    assert r.estimate == pytest.approx(2.0, rel=0.01)
+    assert r.ci is None and not r.significant and r.caveat == "1 run: spread within the run only"
+
+
+def test_spread_is_the_farthest_run_from_the_median():
+    s = stats.cell_stats([stats.summarise([m]) for m in (1.0, 1.1, 0.8, 1.0, 1.0)])
+    assert s.spread == pytest.approx(0.2)
+
+
+def test_no_step_times_or_no_runs_is_an_error():
     with pytest.raises(ValueError):
-        stats.cell_stats([[], []])
+        stats.summarise([])
+    with pytest.raises(ValueError):
+        stats.cell_stats([])
 
 
-def test_long_runs_stay_fast():
-    steps = [normal(0.01, 0.05, n=5000, seed=s) for s in range(3)]
+def test_thousands_of_cells_stay_fast():
+    cells = [runs(np.full(5, 0.01) * (1 + 0.01 * np.arange(5)), n=20) for _ in range(20)]
     start = time.perf_counter()
-    stats.cell_stats(steps)
-    assert time.perf_counter() - start < 10  # chunked resampling; about a second even on a busy machine
+    for i in range(300):
+        a, b = cells[i % 20], cells[(i + 1) % 20]
+        stats.cell_stats(a)
+        stats.ratio(a, b)
+    assert time.perf_counter() - start < 10  # well under a second on an idle machine: no step is resampled

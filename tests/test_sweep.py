@@ -23,7 +23,7 @@ from dlbench.result import Result
 from tests.conftest import alive, children
 
 REAL_ARGS = ["-b", "torch", "-m", "perceptron,lenet5", "-d", "synthetic", "--batch-size", "8",
-             "--steps", "5", "--warmup", "1", "-q"]
+             "--steps", "5", "--warmup", "1", "--repeat", "1", "-q"]
 _real: dict = {}
 
 
@@ -80,7 +80,7 @@ def test_killed_sweep_resumes_with_one_valid_record_per_cell(real_sweep):
 def test_a_real_timeout_is_recorded_and_fails_the_sweep(tmp_path):
     pytest.importorskip("torch")
     done = subprocess.run(dlbench("sweep", "-b", "torch", "-m", "perceptron", "-d", "synthetic", "--steps", "5",
-                                  "--timeout", "0.3", "--output", tmp_path), capture_output=True, text=True, timeout=120)
+                                  "--timeout", "0.3", "--repeat", "1", "--output", tmp_path), capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "timeout" in done.stderr
     [record] = [Result.load(p) for p in tmp_path.glob("*.json")]
@@ -172,7 +172,7 @@ def fake_run(fail: set[str] = frozenset(), crash: set[str] = frozenset()):
     return run
 
 
-ARGS = ["-m", "lenet5,perceptron", "-d", "synthetic", "--steps", "5", "-q"]
+ARGS = ["-m", "lenet5,perceptron", "-d", "synthetic", "--steps", "5", "--repeat", "1", "-q"]
 
 
 def invoke(*args):
@@ -216,7 +216,7 @@ def test_a_failed_record_already_replaced_by_an_ok_one_is_removed(tmp_path, monk
         result.id = f"{result.id}-{cell}-r0"
         result.save(tmp_path)  # as a sweep killed between saving a retry and deleting the failure leaves them
     monkeypatch.setattr("dlbench.execution.runner.run", run := fake_run())
-    assert invoke("-m", "lenet5", "-d", "synthetic", "--steps", "5", "-q", "--output", tmp_path).exit_code == 0
+    assert invoke("-m", "lenet5", "-d", "synthetic", "--steps", "5", "--repeat", "1", "-q", "--output", tmp_path).exit_code == 0
     assert run.calls == [] and [Result.load(p).status for p in tmp_path.glob("*.json")] == ["ok"]
 
 
@@ -247,8 +247,8 @@ def test_cli_overrides_the_sweep_file(tmp_path, monkeypatch):
     path.write_text(f'model = ["lenet5", "mlp"]\nbatch_size = 8\nsteps = 5\noutput = "{tmp_path / "out"}"\n')
     result = CliRunner().invoke(cli, ["sweep", "--config", str(path), "--batch-size", "4", "-q"])
     assert result.exit_code == 0, result.output
-    assert run.calls == [("lenet5", 4), ("mlp", 4)]
-    assert len(list((tmp_path / "out").glob("*.json"))) == 2
+    assert run.calls == [("lenet5", 4), ("mlp", 4)] * 5  # the default repeat count, interleaved
+    assert len(list((tmp_path / "out").glob("*.json"))) == 10
 
 
 def test_listing_stays_free_of_heavy_imports():

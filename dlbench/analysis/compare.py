@@ -1,10 +1,15 @@
 """``dlbench compare OLD NEW``: each configuration's median step time, new against old.
 
 Runs match by cell key (see :func:`dlbench.execution.sweep.identity`: backend, model, dataset, batch size,
-device, backend options, steps, optimizer, seed...). A configuration is *slower* when the
-bootstrap interval of new/old median step time lies above 1 and the ratio exceeds
-1 + threshold, *faster* when the interval lies below 1 and the ratio is under 1 - threshold,
-and *within noise* otherwise. A slower or newly failing configuration is a regression.
+device, backend options, steps, optimizer, seed...). The statistics are those of the report, with
+the run as the unit (:mod:`dlbench.analysis.stats`): the change is the ratio of the medians of the
+per-run median step times, new over old, with a bootstrap interval across runs. A configuration is
+*slower* (or *faster*) only when all three hold: the interval excludes 1, the change exceeds the
+threshold, and it exceeds the between-run variation measured in both sets (the farthest any run's
+median lies from its own set's median): two sets of runs of the same code on the same machine
+differ by about that much. With fewer than :data:`~dlbench.analysis.stats.MIN_RUNS` runs on a
+side the between-run variation is unknown and the verdict is *too few runs*, never a regression.
+A slower or newly failing configuration is a regression.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ import pandas as pd
 from tabulate import tabulate
 
 from dlbench.analysis import stats
-from dlbench.analysis.report import label
-from dlbench.analysis.units import ms
+from dlbench.analysis.report.cells import label
+from dlbench.analysis.report.text import step_time
 from dlbench.execution.sweep import identity
 
 REGRESSIONS = ("slower", "newly failing")
@@ -49,13 +54,19 @@ class Comparison:
         return [r for r in self.rows if r.verdict in REGRESSIONS]
 
 
-def verdict(r: stats.Ratio, threshold: float) -> tuple[str, str]:
-    """(verdict, note) for a new/old ratio of median step times."""
-    if r.significant and r.estimate > 1 + threshold:
-        return "slower", ""
-    if r.significant and r.estimate < 1 - threshold:
-        return "faster", ""
-    return "within noise", (f"significant but within ±{threshold:.0%}" if r.significant else "interval contains 1")
+def verdict(r: stats.Ratio, old: stats.CellStats, new: stats.CellStats, threshold: float) -> tuple[str, str]:
+    """(verdict, note) for a new/old ratio of median step times (see the module's docstring)."""
+    if r.ci is None:
+        return "too few runs", (f"{old.runs} vs {new.runs} run(s): the between-run variation is not measured; "
+                                f"rerun with at least {stats.MIN_RUNS} runs each (`dlbench sweep --repeat N`)")
+    change, floor = r.estimate - 1, max(old.spread, new.spread)
+    if not r.significant:
+        return "within noise", "interval contains 1"
+    if abs(change) <= floor:
+        return "within noise", f"within the between-run variation (±{floor:.1%})"
+    if abs(change) <= threshold:
+        return "within noise", f"significant but within ±{threshold:.0%}"
+    return ("slower" if change > 0 else "faster"), ""
 
 
 def _plain(value: object) -> object:
@@ -92,8 +103,9 @@ def _env(g: pd.DataFrame) -> dict[str, str]:
             and _plain(first[c]) is not None}
 
 
-def _steps(g: pd.DataFrame) -> list[list[float]]:
-    return list(g.loc[g["status"] == "ok", "timing.step_times_s"])
+def _runs(g: pd.DataFrame) -> list[stats.RunSummary]:
+    """The run summaries of the successful records of a cell."""
+    return [r for r in g.loc[g["status"] == "ok", "run"] if r is not None]
 
 
 def _settings(g: pd.DataFrame) -> str:
@@ -111,21 +123,22 @@ def compare(old: pd.DataFrame, new: pd.DataFrame, threshold: float = 0.05) -> Co
             out.only_old.append(describe(o.iloc[0]) + _near_misses(o.iloc[0], news))
             continue
         n, name = news[cell], describe(o.iloc[0])
-        old_steps, new_steps = _steps(o), _steps(n)
-        if old_steps and new_steps:
-            ratio = stats.ratio(new_steps, old_steps)
-            kind, note = verdict(ratio, threshold)
-            row = Row(name, kind, stats.cell_stats(old_steps), stats.cell_stats(new_steps), ratio, note)
+        old_runs, new_runs = _runs(o), _runs(n)
+        if old_runs and new_runs:
+            ratio = stats.ratio(new_runs, old_runs)
+            old_stats, new_stats = stats.cell_stats(old_runs), stats.cell_stats(new_runs)
+            kind, note = verdict(ratio, old_stats, new_stats, threshold)
+            row = Row(name, kind, old_stats, new_stats, ratio, note)
             if _settings(o) != _settings(n):
                 row.note = "; ".join(filter(None, [row.note, f"settings {_settings(o)} → {_settings(n)}"]))
             old_env, new_env = _env(o), _env(n)
             for k in sorted(set(old_env) | set(new_env)):
                 if old_env.get(k) != new_env.get(k):
                     env_diffs[f"{o.iloc[0]['config.backend']}: `{k}` {old_env.get(k, '—')} → {new_env.get(k, '—')}"] = None
-        elif new_steps:
-            row = Row(name, "fixed", new=stats.cell_stats(new_steps))
-        elif old_steps:
-            row = Row(name, "newly failing", old=stats.cell_stats(old_steps), note=_error(n))
+        elif new_runs:
+            row = Row(name, "fixed", new=stats.cell_stats(new_runs))
+        elif old_runs:
+            row = Row(name, "newly failing", old=stats.cell_stats(old_runs), note=_error(n))
         else:
             row = Row(name, "failing in both", note=_error(n))
         out.rows.append(row)
@@ -141,15 +154,27 @@ def _error(g: pd.DataFrame) -> str:
 
 
 def _median(s: stats.CellStats | None) -> str:
-    return "—" if s is None else f"{ms(s.median)} [{s.ci.low * 1e3:,.2f}–{s.ci.high * 1e3:,.2f}]"
+    return "—" if s is None else step_time(s)
+
+
+def _change(r: stats.Ratio | None) -> str:
+    if r is None:
+        return "—"
+    if r.ci is None:
+        return f"{r.estimate - 1:+.1%} (no interval)"
+    return f"{r.estimate - 1:+.1%} [{r.ci.low - 1:+.1%}, {r.ci.high - 1:+.1%}]"
+
+
+def _spread(s: stats.CellStats | None) -> str:
+    return "—" if s is None else f"{s.runs}" + (f", ±{s.spread:.1%}" if s.runs > 1 else "")
 
 
 def render(c: Comparison) -> str:
     """A GitHub-flavoured markdown table of the comparison, then unmatched runs, warnings and a summary."""
     table = [{
         "configuration": r.name, "old median [95% CI]": _median(r.old), "new median [95% CI]": _median(r.new),
-        "change [95% CI]": "—" if r.ratio is None else
-        f"{r.ratio.estimate - 1:+.1%} [{r.ratio.ci.low - 1:+.1%}, {r.ratio.ci.high - 1:+.1%}]",
+        "runs old / new (± between-run)": f"{_spread(r.old)} / {_spread(r.new)}",
+        "change [95% CI]": _change(r.ratio),
         "verdict": r.verdict.upper() if r.verdict in REGRESSIONS else r.verdict, "note": r.note,
     } for r in c.rows]
     lines = [tabulate(table, headers="keys", tablefmt="github", disable_numparse=True)] if table else ["no configuration is in both"]

@@ -12,3 +12,17 @@ def backend_color(backend: str) -> str:
     if name in BACKEND_COLORS:
         return BACKEND_COLORS[name]
     return _FALLBACK[sum(map(ord, name)) % len(_FALLBACK)]
+
+
+def save_png(fig, path) -> None:
+    """Write ``fig`` as a PNG atomically (a reader never sees half a file) and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from dlbench.analysis.results import write_atomic
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)  # no bbox "tight": it draws the figure twice
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())

@@ -21,6 +21,8 @@ Examples:
   dlbench sweep --backend torch,jax --model lenet5,mlp --dataset synthetic --steps 50 --repeat 3 --output results/sweep
   dlbench sweep --config sweep.toml               # the same matrix from a file; rerun to resume
   dlbench sweep --config sweep.toml --retry-failed
+  dlbench sweep --config sweep.toml --executor slurm --partition gpu --gpus-per-run 1 --max-parallel 8
+  dlbench sweep --status results/sweep            # queued, running, done and failed runs, with job ids
   dlbench sweep -b torch,tf -o torch.compile=true,false -o tensorflow.xla=true --dry-run
 \b
 A sweep file (TOML) takes the options below by their Python names; a list is an axis:
@@ -82,15 +84,68 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+EXIT_PENDING = 75  # EX_TEMPFAIL: runs still queued or running; rerun later
+
+
+def scheduler_options(f):
+    """How a sweep's runs are executed: here one after another, or as jobs through submitit."""
+    decls = [
+        click.option("--executor", type=click.Choice(["process", "slurm", "local"]), default="process", show_default=True,
+                     help="process: one run after another here; slurm: one Slurm job per run (submitit job array); "
+                          "local: the same jobs on this machine (submitit's local executor)."),
+        click.option("--cpus-per-run", type=click.IntRange(min=1), help="CPUs each run's job asks for (slurm)."),
+        click.option("--gpus-per-run", type=click.IntRange(min=0), help="GPUs each run's job asks for (slurm, local)."),
+        click.option("--partition", help="Slurm partition to submit to."),
+        click.option("--time-limit", help="Time limit of each run's job: minutes or [D-]HH:MM[:SS] (default 60 minutes)."),
+        click.option("--max-parallel", type=click.IntRange(min=1),
+                     help="Runs at once: the job array's parallelism on Slurm (default all), local jobs (default 1)."),
+        click.option("--slurm-option", "slurm_options", multiple=True, metavar="KEY=VALUE",
+                     help="Extra sbatch option, repeatable (account=proj, qos=high, mem=32G, constraint=a100)."),
+        click.option("--wait-timeout", type=click.FloatRange(min=0, min_open=True),
+                     help="Seconds to wait for the jobs before leaving them running (default: the time limit per "
+                          "wave of runs, plus an hour of queueing on Slurm)."),
+        click.option("--status", type=click.Path(exists=True, file_okay=False), metavar="DIR",
+                     help="Show the queued, running, done and failed runs in DIR, with job ids, and exit."),
+    ]
+    for decl in reversed(decls):
+        f = decl(f)
+    return f
+
+
+def _executor_settings(ctx: click.Context, spec: dict, values: dict):
+    """Scheduler settings: the sweep file's, overridden by the command line's (into ``spec``)."""
+    from dlbench.execution.executors.settings import SPEC_KEYS, ExecutorSettings, parse_slurm_options
+
+    for name in SPEC_KEYS:
+        value = values.pop(name)
+        if ctx.get_parameter_source(name) in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
+            continue
+        if name == "slurm_options":
+            value = {**(spec.get("slurm_options") or {}), **parse_slurm_options(value)}
+        spec[name] = value
+    return ExecutorSettings.from_spec(spec)
+
+
+def _notify(progress, line: str) -> None:
+    if progress.enabled and progress.interactive:
+        progress.bar.write(line, file=sys.stderr)
+    elif progress.enabled:
+        click.echo(line, err=True)
+
+
 @click.command(epilog=SWEEP_EXAMPLES)
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="Sweep file (.toml, or .yaml with pyyaml); options given on the command line override it.")
 @run_options("sweep")
 @click.option("--output", default="results", show_default=True, type=click.Path(file_okay=False), help="Where result records go.")
-@click.option("--repeat", default=1, show_default=True, type=int, help="Runs of each configuration, each in its own process.")
+# several short runs, interleaved (as pyperf does): the run, not the step, is the unit of replication
+@click.option("--repeat", default=5, show_default=True, type=int,
+              help="Runs of each configuration, each in its own process, interleaved; intervals and significance "
+                   "need at least 3 (the run is the unit of replication).")
 @click.option("--retry-failed", is_flag=True, help="Run again what is recorded as failed (otherwise skipped).")
 @click.option("--dry-run", is_flag=True, help="List the runs still to do, run nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@scheduler_options
 @click.pass_context
 def sweep(ctx: click.Context, config_file, options, output, repeat, retry_failed, dry_run, quiet, **settings):
     """Run every combination of the given backends, models, datasets and batch sizes, each in its
@@ -99,6 +154,11 @@ def sweep(ctx: click.Context, config_file, options, output, repeat, retry_failed
 
     from dlbench.execution import sweep as sw
 
+    if (status_dir := settings.pop("status")) is not None:
+        from dlbench.execution.executors import status
+
+        click.echo(status.render(status.collect(Path(status_dir)), Path(status_dir)))
+        return
     spec = sw.load_spec(config_file) if config_file else {}
     for name, value in given(ctx, settings).items():
         spec[name] = split(name, value) if name in AXES else value
@@ -106,6 +166,7 @@ def sweep(ctx: click.Context, config_file, options, output, repeat, retry_failed
         if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP) or name not in spec:
             spec[name] = value
     spec["options"] = sw.merge_options(spec.get("options") or {}, _cli_options(options))
+    scheduling = _executor_settings(ctx, spec, settings)
     configs = sw.expand(spec)
     output = Path(spec["output"])
     todo = sw.plan(configs, spec["repeat"], output, retry_failed)
@@ -118,22 +179,36 @@ def sweep(ctx: click.Context, config_file, options, output, repeat, retry_failed
             click.echo(f"{job.cell}  {job.label}")
         return
 
+    from dlbench.execution import executors
+
     progress = sw.SweepProgress(len(todo.todo), enabled=not quiet)
+    hooks = executors.Hooks(progress.start, progress.event, progress.done, lambda line: _notify(progress, line))
     try:
         with _sigterm_interrupts():
-            results = sw.execute(todo, output, progress.start, progress.event, progress.done)
+            outcome = executors.get(scheduling).execute(todo, output, hooks)
     except KeyboardInterrupt:
         progress.close()
-        click.echo(f"sweep interrupted; rerun the same command to resume (records so far are in {output})", err=True)
+        goes_on = "" if scheduling.executor == "process" else \
+            f"submitted jobs go on (`dlbench sweep --status {output}`); "
+        click.echo(f"sweep interrupted; {goes_on}rerun the same command to resume (records so far are in {output})", err=True)
         sys.exit(130)
     progress.close()
     failed = [(j.label, r.error) for j, r in todo.failed_before] + \
-             [(j.label, r.error) for j, r in zip(todo.todo, results) if not r.ok]
-    click.echo(f"sweep: {total - len(failed)} of {total} runs ok, {len(failed)} failed; records in {output}", err=True)
+             [(j.label, r.error) for j, r in outcome.finished if not r.ok]
+    ok = len(todo.done) + sum(r.ok for _, r in outcome.finished)
+    waiting = f", {len(outcome.pending)} still queued or running" if outcome.pending else ""
+    click.echo(f"sweep: {ok} of {total} runs ok, {len(failed)} failed{waiting}; records in {output}", err=True)
     for name, error in failed:
         click.echo(f"  failed: {name}: {error['kind']}: {error['message'].splitlines()[0][:300]}", err=True)
+    for job, state in outcome.pending:
+        click.echo(f"  waiting: {job.label}: {state}", err=True)
+    if outcome.pending:
+        click.echo(f"sweep: stopped waiting after {scheduling.wait_limit_s(len(todo.todo)):g} s (--wait-timeout); the jobs "
+                   f"go on: rerun the same command to collect them, or `dlbench sweep --status {output}`", err=True)
     if failed:
         sys.exit(1)
+    if outcome.pending:
+        sys.exit(EXIT_PENDING)
 
 
 @click.command()
@@ -165,7 +240,9 @@ def report(results_dir, output, csv_path, no_plots):
               help="Percent change below which a significant difference still counts as noise.")
 def compare(old, new, threshold):
     """Compare the result records of NEW against OLD (directories or files), configuration by
-    configuration; exit with status 1 if any is slower beyond --threshold or newly failing."""
+    configuration; exit with status 1 if any is newly failing, or slower beyond --threshold AND
+    beyond the between-run variation of both sides (at least 3 runs each; with fewer, a change
+    is shown but decides nothing)."""
     from dlbench.analysis import compare as cmp, results
 
     outcome = cmp.compare(results.load_results(old), results.load_results(new), threshold / 100)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import metadata
 
@@ -78,6 +79,8 @@ def run(ctx, options, output, as_json, quiet, **values):
         result = runner.run(config, on_event=display)
     finally:
         display.close()
+    if os.environ.get("RANK", "0") != "0":  # one replica of an outer torchrun/srun group: replica 0 records
+        sys.exit(0 if result.ok else 1)
     path = result.save(output)
     if as_json:
         click.echo(result.to_json())
@@ -113,12 +116,14 @@ def verify(ctx, options, dtype, rtol_logits, rtol_trained, **values):
     names = list(dict.fromkeys(registry.get_backend(_check("backend", b)).name for b in requested))
     if len(names) < 2:
         raise click.BadParameter(f"need at least two backends to compare, got {names}", param_hint="--backend")
+    train = values.get("steps") != 0  # --steps 0: compare the initial (eval-mode) logits only
+    values["steps"] = values["steps"] if train else None
     config = _config(ctx, "verify", values, _options(options), backend=names[0], warmup=0)
     announce = lambda name: click.echo(f"verify: running {name} ...", err=True)  # noqa: E731
     default = Tolerance.default(dtype)
     tol = Tolerance(default.logits if rtol_logits is None else rtol_logits,
                     default.trained if rtol_trained is None else rtol_trained)
-    rows, errors = run_verify(config, names, tol, announce, dtype)
+    rows, errors = run_verify(config, names, tol, announce, dtype, train)
     if rows:
         click.echo(tabulate([{**r, "ok": "PASS" if r["ok"] else "FAIL"} for r in rows], headers="keys", floatfmt=".2e"))
     for name, err in errors.items():
@@ -146,12 +151,23 @@ def list_(what):
     if what in (None, "datasets"):
         rows = [(d.name, d.summary) for d in registry.datasets().values()]
         click.echo(tabulate(sorted(rows), ["dataset", "summary"]))
+    from dlbench.plugins import failures
+
+    if failures:  # whatever is listed, since a broken plugin may have provided any of them
+        rows = [(f.name, f.source, f"failed to load: {f.error}") for f in failures.values()]
+        click.echo("\n" + tabulate(rows, ["plugin (left out)", "from", "status"]))
 
 
 from dlbench.cli.analysis import compare, report, sweep  # noqa: E402
 
 for _command in (sweep, report, compare):
     cli.add_command(_command)
+
+from dlbench.cli.calibrate import calibrate  # noqa: E402
+from dlbench.cli.doctor import doctor  # noqa: E402
+
+cli.add_command(calibrate)
+cli.add_command(doctor)
 
 
 def main():

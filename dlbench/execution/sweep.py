@@ -22,6 +22,7 @@ from typing import Any
 
 from dlbench import environment, registry
 from dlbench.execution import runner
+from dlbench.execution.executors.settings import SPEC_KEYS as EXECUTOR_KEYS, ExecutorSettings
 from dlbench.config import RunConfig, with_default_run
 from dlbench.errors import ConfigError, DlbenchError
 from dlbench.optim import DEFAULT_LR
@@ -29,7 +30,7 @@ from dlbench.result import Result
 
 # How a run is executed or where its files are, not what it measures: changing these reuses records.
 NOT_IDENTITY = ("timeout", "download", "data_dir")
-SWEEP_KEYS = ("repeat", "output", "options", "matrix")
+SWEEP_KEYS = ("repeat", "output", "options", "matrix") + EXECUTOR_KEYS  # EXECUTOR_KEYS: how runs are executed
 RECORD_ID = re.compile(r"^(?P<uid>[0-9a-f]+)-(?P<cell>[0-9a-f]{10})-r(?P<repeat>\d+)$")
 STALE_TMP_S = 60.0
 LOCK_NAME = ".dlbench-sweep.lock"
@@ -97,6 +98,10 @@ def load_spec(path: str | Path) -> dict:
     _check_keys(spec, str(path))
     for entry in spec.get("matrix", []):
         _check_keys(entry, f"{path} [[matrix]]")
+    try:
+        ExecutorSettings.from_spec(spec)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
     return spec
 
 
@@ -258,17 +263,12 @@ def run_job(job: Job, output: Path, on_event: Callable[[dict], None] | None = No
 def execute(the_plan: Plan, output: Path, on_start: Callable[[Job], None] = lambda job: None,
             on_event: Callable[[dict], None] | None = None,
             on_done: Callable[[Job, Result, Path], None] = lambda job, result, path: None) -> list[Result]:
-    """Run the plan's jobs in order; a failed run is recorded and the sweep goes on."""
-    results = []
-    with locked(Path(output)):
-        for old in the_plan.stale:
-            old.unlink(missing_ok=True)
-        for job in the_plan.todo:
-            on_start(job)
-            result, path = run_job(job, Path(output), on_event, the_plan.replaces.get((job.cell, job.repeat), []))
-            results.append(result)
-            on_done(job, result, path)
-    return results
+    """Run the plan's jobs in order here (the ``process`` executor); a failed run is recorded and the sweep goes on."""
+    from dlbench.execution.executors import Hooks
+    from dlbench.execution.executors.process import ProcessExecutor
+
+    outcome = ProcessExecutor().execute(the_plan, Path(output), Hooks(on_start, on_event, on_done))
+    return [result for _, result in outcome.finished]
 
 
 class SweepProgress:

@@ -8,7 +8,6 @@ cannot corrupt them. The job's output (or its error) is written atomically to OU
 from __future__ import annotations
 
 import ctypes
-import importlib
 import json
 import os
 import signal
@@ -16,8 +15,10 @@ import sys
 import traceback
 
 from dlbench.errors import DlbenchError
+from dlbench.execution import replicas
 
-JOBS = {"run": "dlbench.measure.loop:run_job", "verify": "dlbench.measure.verify:verify_job"}
+JOBS = {"run": "dlbench.measure.loop:run_job", "verify": "dlbench.measure.verify:verify_job",
+        "calibrate": "dlbench.calibration.job:calibrate_job", "describe": "dlbench.diagnostics.job:describe_job"}
 EXIT_INPUT_ERROR = 2
 EXIT_CRASH = 3
 
@@ -53,10 +54,9 @@ def main(argv: list[str]) -> int:
         os.replace(tmp, output_path)
 
     try:
-        module, _, attr = JOBS[job_name].partition(":")
-        job = getattr(importlib.import_module(module), attr)
         with open(input_path) as f:
-            write({"output": job(json.load(f), progress)})
+            payload = json.load(f)
+        write({"output": replicas.run(JOBS[job_name], payload, progress)})
         return 0
     except DlbenchError as e:
         write({"error": {"kind": type(e).__name__, "message": str(e)}})

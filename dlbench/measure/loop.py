@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import importlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from dlbench import environment, registry
-from dlbench.measure import metrics
+from dlbench.measure import metrics, target, timing
+from dlbench.measure.memory import MemoryTracker
 from dlbench.config import RunConfig
 from dlbench.data.augment import Augment
 from dlbench.data.batching import eval_batches, steps_per_epoch, train_batches
@@ -22,6 +23,7 @@ from dlbench.errors import ConfigError
 from dlbench.graph import Graph, init_weights
 from dlbench.optim import OptimizerSpec
 from dlbench.result import Result
+from dlbench.tuning import tune
 
 Progress = Callable[..., None]  # progress(event, **fields)
 
@@ -39,15 +41,12 @@ class Prepared:
     backend: Any
     model: Any
     adapt: Adapter
+    parallel: dict | None = None  # how replicas run, when there are several
 
 
-def prepare(config: RunConfig, progress: Progress = _noop, exact: bool = False, dtype: str = "float32") -> Prepared:
-    """Load the data and build the model with canonical weights; ``exact`` turns dropout off, and
-    ``dtype`` float64 (for ``verify``) builds it in double precision."""
+def load_data(config: RunConfig, progress: Progress = _noop) -> tuple[Dataset, Adapter]:
+    """The dataset, and how its inputs are adapted to the model's declared shape."""
     model_info = registry.get_model(config.model)
-    dataset_info = registry.get_dataset(config.dataset)
-    backend_cls = registry.get_backend(config.backend).load()
-
     progress("phase", name="loading data")
     request = DatasetRequest(
         model_input_shape=model_info.input_shape,
@@ -56,71 +55,106 @@ def prepare(config: RunConfig, progress: Progress = _noop, exact: bool = False, 
         download=config.download,
         seed=config.seed,
     )
-    dataset = dataset_info.load(request)
+    dataset = registry.get_dataset(config.dataset).load(request)
     input_shape = model_info.input_shape or dataset.input_shape
-    adapt = Adapter(dataset.input_shape, input_shape, dataset.scale, dataset.mean, dataset.std)
+    return dataset, Adapter(dataset.input_shape, input_shape, dataset.scale, dataset.mean, dataset.std)
+
+
+def prepare(config: RunConfig, progress: Progress = _noop, exact: bool = False, dtype: str = "float32",
+            data: tuple[Dataset, Adapter] | None = None) -> Prepared:
+    """Load the data (unless ``data`` gives it) and build the model with canonical weights;
+    ``exact`` turns dropout off, and ``dtype`` float64 (for ``verify``) builds it in double precision."""
+    model_info = registry.get_model(config.model)
+    backend_cls = registry.get_backend(config.backend).load()
+    dataset, adapt = data or load_data(config, progress)
+    input_shape = model_info.input_shape or dataset.input_shape
 
     progress("phase", name="building model")
     backend_cls.check_dtype(dtype)  # before building: a float32-only backend need not take the argument
+    backend_cls.check_precision(config.device, config.precision, dtype)  # likewise
     extra = {"dtype": dtype} if dtype != "float32" else {}
+    extra.update({"precision": config.precision} if config.precision != "float32" else {})
     backend = backend_cls(device=config.device, options=config.backend_options, **extra)
+    parallel = backend.replicate(config.replicas) if config.replicas > 1 else None
     if backend.name in model_info.native:
         module, _, attr = model_info.native[backend.name].partition(":")
         factory = getattr(importlib.import_module(module), attr)
-        return Prepared(dataset, None, backend, backend.build_native(factory, input_shape, dataset.num_classes, config.seed), adapt)
+        return Prepared(dataset, None, backend, backend.build_native(factory, input_shape, dataset.num_classes, config.seed), adapt, parallel)
     if model_info.build is None:
         raise ConfigError(f"model {config.model!r} has no declaration and no native {backend.name} version; "
                           f"it runs on: {', '.join(model_info.native)}")
     graph = model_info.build(input_shape, dataset.num_classes)
     graph = graph.without_dropout() if exact else graph
-    return Prepared(dataset, graph, backend, backend.build(graph, init_weights(graph, config.seed)), adapt)
+    return Prepared(dataset, graph, backend, backend.build(graph, init_weights(graph, config.seed)), adapt, parallel)
 
 
 def run(config: RunConfig, progress: Progress = _noop) -> Result:
+    if config.task == "inference":
+        from dlbench.measure import inference
+
+        return inference.run(config, progress)
     wall_start = time.perf_counter()
     p = prepare(config, progress)
     dataset, graph, backend, model, adapt = p.dataset, p.graph, p.backend, p.model, p.adapt
+    target.check(config, dataset)  # before tuning: a bad time-to-accuracy request fails fast
 
-    per_epoch = steps_per_epoch(len(dataset.train), config.batch_size)
+    batch = config.global_batch  # what one step consumes, over all replicas
+    per_epoch = steps_per_epoch(len(dataset.train), batch)
     if per_epoch == 0:
-        raise ConfigError(f"batch size {config.batch_size} is larger than the {len(dataset.train)} training examples")
+        raise ConfigError(f"batch size {batch} is larger than the {len(dataset.train)} training examples")
     total = config.warmup + config.steps if config.steps else config.epochs * per_epoch
     if total <= config.warmup:
         raise ConfigError(f"{total} training steps leave none to time after {config.warmup} warm-up steps; "
                           f"raise --epochs or --steps, or lower --warmup")
+    # performance settings: timed on candidates of their own, kept out of step time and time to first step
+    p, tuning = tune(config, p, lambda options: prepare(replace(config, backend_options=options), data=(dataset, adapt)),
+                     lambda: next(train_batches(dataset.train, batch, config.seed, adapt))[1:], progress)
+    backend, model = p.backend, p.model
 
     optimizer = OptimizerSpec.create(config.optimizer, config.lr)
+    tracker = MemoryTracker().start()  # baseline: framework loaded, model built; training memory from here
     step = backend.train_step(model, optimizer, config.seed)
-    timer = metrics.StepTimer(config.warmup)
     losses: list[float] = []
-    batches = train_batches(dataset.train, config.batch_size, config.seed, adapt, Augment.parse(config.augment))
+    tta = target.begin(config, per_epoch, backend, model, dataset, batch, adapt, progress)  # None: no target
+    total = tta.total_steps if tta else total
+    timer = timing.make_clock(config.timing, config.warmup, config.window, total, tta.interval if tta else None)
+    batches = train_batches(dataset.train, batch, config.seed, adapt, Augment.parse(config.augment))
     if config.prefetch_depth:
         batches = prefetch(batches, config.prefetch_depth)
-    progress("phase", name="training", total=total)
+    progress("phase", name="training", total=total, warmup=config.warmup)
+    feed = timer.feed(batches, backend.to_device)  # data on the device before the clock starts
     for i in range(total):
-        epoch, x, y = next(batches)
-        xd, yd = backend.to_device(x, y)  # data on the device before the clock starts
+        epoch, xd, yd = next(feed)
         with timer.step():
             loss = step(xd, yd)
-            backend.sync(loss)
-        losses.append(float(backend.to_numpy(loss)))
-        if not np.isfinite(losses[-1]):
-            raise FloatingPointError(f"training diverged: loss is {losses[-1]} at step {i + 1}; try a lower --lr")
-        progress("step", done=i + 1, total=total, loss=losses[-1], epoch=epoch)
-    train_time = sum(timer.warmup_times) + sum(timer.times)
+            timer.sync(backend.sync, loss)  # after every step, or once per --timing window
+        if i == 0:
+            tracker.first_step_done()  # compilation, lazy allocations, optimiser state
+        for done, value in timer.settle(i, loss, backend.to_numpy):  # losses of synced steps only
+            losses.append(value)
+            if not np.isfinite(value):
+                raise FloatingPointError(f"training diverged: loss is {value} at step {done}; try a lower --lr")
+            progress("step", done=done, total=total, loss=value, epoch=epoch)
+        if tta and tta.after_step(i + 1, losses[-1] if losses else None):
+            total = i + 1  # stopped at the evaluation that reached the target
+            break
+    tracker.stop()
+    train_time = timer.total_time
 
     accuracy = {"top1": None, "top5": None, "reason": None}
     if not dataset.real:
         accuracy["reason"] = "synthetic data: accuracy is not applicable"
     elif dataset.test is None:
         accuracy["reason"] = "dataset has no test split"
+    elif tta:  # the target run's last evaluation is the final model's
+        accuracy.update({k: tta.curve[-1][k] for k in ("top1", "top5")}, evaluated=len(dataset.test))
     else:
         progress("phase", name="evaluating")
-        accuracy.update(evaluate(backend, model, dataset, config.batch_size, adapt))
+        accuracy.update(evaluate(backend, model, dataset, batch, adapt))
 
     trainable, non_trainable = backend.count_params(model)
     macs = graph.macs() if graph is not None else None
-    analytic = metrics.analytic_train_flops(macs, config.batch_size) if macs is not None else None
+    analytic = metrics.analytic_train_flops(macs, batch) if macs is not None else None
     progress("phase", name="counting FLOPs")
     xd, yd = backend.to_device(*next(batches)[1:])
     try:
@@ -154,7 +188,8 @@ def run(config: RunConfig, progress: Progress = _noop) -> Result:
             "epochs_run": round(total / per_epoch, 3),
             "step_time_s": stats,
             "step_times_s": timer.times,
-            "throughput_samples_per_s": config.batch_size / median,
+            **timer.record(),
+            "throughput_samples_per_s": batch / median,
             "time_to_first_step_s": timer.first,
             "train_time_s": train_time,
             "wall_time_s": time.perf_counter() - wall_start,
@@ -164,12 +199,16 @@ def run(config: RunConfig, progress: Progress = _noop) -> Result:
             "analytic_method": "6 x MACs x batch (forward 2 FLOPs/MAC, backward 2x forward); conv/dense only",
             "per_train_step_framework": framework_flops,
             "framework_method": flops_method,
-            "achieved_flops_per_s": analytic / median if analytic else (framework_flops / median if framework_flops else None),
+            "framework_note": None if framework_flops is not None else flops_method,
+            **metrics.flops_utilisation(analytic, framework_flops, median, backend, config.device),
         },
-        memory={"host_peak_rss_bytes": metrics.host_peak_rss_bytes(), "device_peak_bytes": backend.peak_device_memory()},
+        memory=tracker.record(metrics.host_peak_rss_bytes(), backend.peak_device_memory(), config.device),
         accuracy=accuracy,
         loss={"curve": losses, "final": losses[-1], "first": losses[0]},
-        environment={**environment.machine(), **backend.environment()},
+        environment={**environment.machine(), **backend.environment(), **metrics.noise_recorded()},
+        tuning=tuning,
+        target=tta.record(tuning.get("time_s")) if tta else {},
+        distributed=distributed_section(config, p.parallel),
     )
 
 
@@ -187,3 +226,15 @@ def evaluate(backend, model, dataset: Dataset, batch_size: int, adapt) -> dict:
             correct[k] += n
     n = len(dataset.test)
     return {"top1": correct[1] / n, "top5": correct[5] / n, "evaluated": n}
+
+
+def distributed_section(config: RunConfig, parallel: dict | None) -> dict:
+    """How the run was spread over replicas, and the batch policy (weak or strong scaling)."""
+    return {
+        "replicas": config.replicas,
+        "batch_policy": "strong: --global-batch-size split over replicas" if config.global_batch_size
+        else "weak: --batch-size per replica",
+        "per_replica_batch": config.per_replica_batch, "global_batch": config.global_batch,
+        **(parallel or {"engine": None, "processes": 1}),
+    }
+

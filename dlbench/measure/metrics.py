@@ -61,3 +61,21 @@ class StepTimer:
             self.warmup_times.append(elapsed)
         else:
             self.times.append(elapsed)
+
+
+def flops_utilisation(analytic: float | None, framework: float | None, median_s: float, backend,
+                      device: str) -> dict:
+    """Achieved FLOP/s (analytic count, else the framework's) and its share of the measured ceiling."""
+    from dlbench.calibration import utilisation
+
+    achieved = analytic / median_s if analytic else (framework / median_s if framework else None)
+    env = backend.environment()
+    share, note = utilisation(achieved, backend.name, device, env.get("precision"), env.get("device_name"))
+    return {"achieved_flops_per_s": achieved, "utilisation": share, "utilisation_note": note}
+
+
+def noise_recorded() -> dict:
+    """``{"noise": {...}}``: the latest ``dlbench doctor`` A/A estimate, or ``{}``."""
+    from dlbench.diagnostics.noise import recorded
+
+    return recorded()

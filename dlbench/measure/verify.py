@@ -44,6 +44,7 @@ def verify_job(payload: dict, progress) -> dict:
     from dlbench.optim import OptimizerSpec
 
     dtype = payload.pop("dtype", "float32")
+    train = payload.pop("train", True)  # False: --steps 0, the initial logits only
     config = RunConfig.from_dict(payload)
     declared = registry.get_backend(config.backend).load().options  # an option applies where declared
     config = dataclasses.replace(config, backend_options={k: v for k, v in config.backend_options.items() if k in declared})
@@ -51,12 +52,17 @@ def verify_job(payload: dict, progress) -> dict:
     dataset, graph, backend, model, adapt = p.dataset, p.graph, p.backend, p.model, p.adapt
     if graph is None:
         raise ConfigError(f"model {config.model!r} is hand-written for one backend; verify needs a declared model")
-    probe, _, _ = next(eval_batches(dataset.train, config.batch_size, adapt))
+    probe, _, _ = next(eval_batches(dataset.train, config.global_batch, adapt))
     evaluate = backend.eval_step(model)
     before = backend.to_numpy(evaluate(backend.to_device(probe)[0]))
+    untrained = untrained_reason(backend, train)
+    if untrained:
+        return {"logits_before": before.tolist(), "logits_after": None, "losses": [], "untrained": untrained,
+                "params": list(backend.count_params(model)), "declared_params": list(graph.count_params()),
+                "environment": backend.environment()}
     step = backend.train_step(model, OptimizerSpec.create(config.optimizer, config.lr), config.seed)
     losses = []
-    batches = train_batches(dataset.train, config.batch_size, config.seed, adapt)
+    batches = train_batches(dataset.train, config.global_batch, config.seed, adapt)
     for _, (_, x, y) in zip(range(config.steps), batches):
         losses.append(float(backend.to_numpy(step(*backend.to_device(x, y)))))
         progress("step", done=len(losses), total=config.steps, loss=losses[-1], epoch=0)
@@ -66,6 +72,13 @@ def verify_job(payload: dict, progress) -> dict:
         "params": list(backend.count_params(model)), "declared_params": list(graph.count_params()),
         "environment": backend.environment(),
     }
+
+
+def untrained_reason(backend, train: bool) -> str | None:
+    """Why this backend's run compares the initial logits only (None: it trains too)."""
+    if "train" not in getattr(backend, "tasks", ("train", "inference")):  # declared by inference-only backends
+        return f"{backend.name} is inference-only"
+    return None if train else "--steps 0"
 
 
 def rel_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -81,10 +94,19 @@ def compare(name_a: str, a: dict, name_b: str, b: dict, tol: Tolerance) -> dict:
         "params equal": a["params"] == b["params"] == a["declared_params"],
         "logits max abs": float(np.max(np.abs(before_a - before_b))),
         "logits rel": rel_diff(before_a, before_b),
+    }
+    untrained = a.get("untrained") or b.get("untrained")
+    if untrained:  # an inference-only backend (or --steps 0): the eval-mode logits are all there is
+        row.update({"trained logits rel": None, "loss max rel": None, "final loss rel": None,
+                    "checked": f"initial logits only ({untrained})"})
+        row["ok"] = bool(row["params equal"] and row["logits rel"] <= tol.logits)
+        return row
+    row.update({
         "trained logits rel": rel_diff(np.array(a["logits_after"]), np.array(b["logits_after"])),
         "loss max rel": float(np.max(np.abs(la - lb) / np.maximum(np.abs(la), 1e-30))),
         "final loss rel": float(abs(la[-1] - lb[-1]) / max(abs(la[-1]), 1e-30)),
-    }
+        "checked": "logits and training",
+    })
     row["ok"] = bool(
         row["params equal"] and row["logits rel"] <= tol.logits
         and max(row["trained logits rel"], row["loss max rel"]) <= tol.trained
@@ -93,16 +115,29 @@ def compare(name_a: str, a: dict, name_b: str, b: dict, tol: Tolerance) -> dict:
 
 
 def verify(config: RunConfig, backends: list[str], tol: Tolerance, announce=None,
-           dtype: str = "float32") -> tuple[list[dict], dict[str, dict]]:
-    """(one comparison row per pair of backends, errors by backend for those that failed)."""
+           dtype: str = "float32", train: bool = True) -> tuple[list[dict], dict[str, dict]]:
+    """(one comparison row per pair of backends, errors by backend for those that failed).
+
+    With replicas, every backend also runs alone on the same global batch, and its data-parallel
+    run is compared with that single-device run as well as with the other backends' replicated runs."""
+    runs = {name: config for name in backends}
+    pairs = []
+    if config.replicas > 1:
+        alone = dataclasses.replace(config, replicas=1, batch_size=config.global_batch, global_batch_size=None)
+        runs = {}
+        for name in backends:
+            runs[name], runs[f"{name} x{config.replicas}"] = alone, config
+            pairs.append((name, f"{name} x{config.replicas}"))
     outputs, errors = {}, {}
-    for name in backends:
+    for label, run_config in runs.items():
         if announce is not None:
-            announce(name)
-        outcome = run_job("verify", {**config.to_dict(), "backend": name, "dtype": dtype}, config.timeout)
+            announce(label)
+        backend = label.split(" x")[0]
+        outcome = run_job("verify", {**run_config.to_dict(), "backend": backend, "dtype": dtype, "train": train}, config.timeout)
         if outcome.output is not None:
-            outputs[name] = outcome.output
+            outputs[label] = outcome.output
         else:
-            errors[name] = outcome.error
-    rows = [compare(a, outputs[a], b, outputs[b], tol) for a, b in itertools.combinations(list(outputs), 2)]
-    return rows, errors
+            errors[label] = outcome.error
+    compared = [label for label in outputs if config.replicas == 1 or " x" in label]
+    pairs = [(a, b) for a, b in pairs if a in outputs and b in outputs] + list(itertools.combinations(compared, 2))
+    return [compare(a, outputs[a], b, outputs[b], tol) for a, b in pairs], errors

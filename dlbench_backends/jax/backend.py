@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +23,8 @@ from dlbench.errors import ConfigError
 from dlbench.graph import Graph
 from dlbench.optim import OptimizerSpec
 from dlbench_backends.jax import model as graph_model
+from dlbench_backends.jax import precision as amp
 from dlbench_backends.jax.optim import make_optimizer
-
-_PRECISION = {"highest": jax.lax.Precision.HIGHEST, "default": None}
 
 
 @dataclass(eq=False)
@@ -43,22 +43,31 @@ def _loss(logits, labels):
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
-def make_train_fn(module: nn.Module, tx: optax.GradientTransformation) -> Callable:
+def make_train_fn(module: nn.Module, tx: optax.GradientTransformation, loss_scale: bool = False) -> Callable:
     """``f(params, batch_stats, opt_state, key, x, y) -> (params, batch_stats, opt_state, key, loss)``,
-    jitted, with the four state arguments donated."""
+    jitted, with the four state arguments donated. With ``loss_scale`` (float16) ``opt_state`` is
+    ``(optimiser state, amp.LossScale)`` and a step whose gradients overflow updates nothing."""
 
     def train(params, batch_stats, opt_state, key, x, y):
         key, dropout_key = jax.random.split(key)
+        inner, scaler = opt_state if loss_scale else (opt_state, None)
 
         def loss_fn(p):
             logits, updates = module.apply({"params": p, "batch_stats": batch_stats}, x, train=True,
                                            rngs={"dropout": dropout_key}, mutable=["batch_stats"])
-            return _loss(logits, y), updates
+            loss = _loss(logits, y)
+            return (loss if scaler is None else loss * scaler.scale), (loss, updates)
 
-        (loss, updates), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        steps, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, steps)
-        return params, updates.get("batch_stats", batch_stats), opt_state, key, loss
+        (_, (loss, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        if scaler is not None:
+            grads = jax.tree.map(lambda g: g / scaler.scale, grads)
+        steps, new_inner = tx.update(grads, inner, params)
+        new_params = optax.apply_updates(params, steps)
+        if scaler is None:
+            return new_params, updates.get("batch_stats", batch_stats), new_inner, key, loss
+        finite = amp.all_finite(grads)
+        new_params, new_inner = amp.keep_if(finite, (new_params, new_inner), (params, inner))
+        return new_params, updates.get("batch_stats", batch_stats), (new_inner, scaler.adjust(finite)), key, loss
 
     return jax.jit(train, donate_argnums=(0, 1, 2, 3))
 
@@ -71,15 +80,16 @@ def make_eval_fn(module: nn.Module) -> Callable:
 
 class JaxBackend(Backend):
     name = "jax"
-    options = {
-        "precision": Option("highest", "matmul/conv precision: highest is true float32; default lets XLA "
-                            "use TF32/bf16 passes on GPUs", tuple(_PRECISION)),
-    }
+    # No performance setting to tune: jax.jit with donated state is how JAX always runs (fixed_settings),
+    # and the remaining knobs change numerics (matmul precision) or are process-wide XLA flags that
+    # cannot be timed side by side in one process. Matmul precision is numerics: it follows --precision.
+    options: dict[str, Option] = {}
     dtypes = ("float32", "float64")
+    precisions = amp.PRECISIONS
     fixed_settings = {"jit": True}  # every step is a jax.jit-compiled XLA program
 
-    def __init__(self, device: str = "cpu", options=None, dtype: str = "float32"):
-        super().__init__(device, options, dtype)
+    def __init__(self, device: str = "cpu", options=None, dtype: str = "float32", precision: str = "float32"):
+        super().__init__(device, options, dtype, precision)
         if dtype == "float64":
             jax.config.update("jax_enable_x64", True)  # this worker process only
         self.np_dtype = np.dtype(dtype)
@@ -88,11 +98,13 @@ class JaxBackend(Backend):
         except RuntimeError:
             raise ConfigError(f"jax: --device {device} but JAX sees no {device.upper()} "
                               f"(devices: {', '.join(str(d) for d in jax.devices())}); install jax[cuda12]") from None
-        self.precision = _PRECISION[self.settings["precision"]]
+        amp.check_gpu(self.jax_device, precision)
+        self.matmul_precision, self.lax_precision = amp.MATMUL[precision]
+        self.compute_dtype = amp.COMPUTE.get(precision)  # None: the inputs' dtype (float32 or float64)
+        self.batch_placement = self.state_placement = self.jax_device  # a mesh's shardings after replicate()
 
     def environment(self) -> dict:
         dev = self.jax_device
-        true_f32 = self.precision is not None or dev.platform == "cpu"
         env = {
             "framework": "jax",
             "jax": jax.__version__,
@@ -102,8 +114,10 @@ class JaxBackend(Backend):
             "jax_platform": dev.platform,  # not "platform": that key is the OS (dlbench.environment)
             "device_kind": dev.device_kind,
             "device_name": dev.device_kind if dev.platform != "cpu" else cpu_model(),
-            "matmul_precision": self.settings["precision"],
-            "precision": self.dtype if true_f32 else "float32 storage, TF32/bf16 matmul passes allowed",
+            "matmul_precision": self.matmul_precision,
+            "precision": self.precision_used,
+            "compute_dtype": str(np.dtype(self.compute_dtype or self.np_dtype)),
+            "loss_scaling": "dynamic (LossScale, written out)" if self.precision == "mixed-float16" else None,
             "cpu_threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
         }
@@ -111,17 +125,39 @@ class JaxBackend(Backend):
             env["platform_version"] = dev.client.platform_version
         return env
 
+    def replicate(self, replicas: int) -> dict:
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        from dlbench_backends.jax.distributed import ENGINE
+
+        devices = jax.devices(self.jax_device.platform)
+        if len(devices) < replicas:
+            raise ConfigError(f"jax: --replicas {replicas} but JAX sees {len(devices)} {self.jax_device.platform} "
+                              f"device(s): {', '.join(str(d) for d in devices)}")
+        mesh = Mesh(np.array(devices[:replicas]), ("data",))
+        self.batch_placement = NamedSharding(mesh, PartitionSpec("data"))
+        self.state_placement = NamedSharding(mesh, PartitionSpec())
+        self.replicas = replicas
+        return {"engine": ENGINE.format(n=replicas), "processes": 1,
+                "devices": [str(d) for d in devices[:replicas]],
+                "batch_norm": "synchronised: one SPMD program computes the global batch's statistics",
+                "threads_per_replica": "XLA:CPU host devices share the process's thread pool"
+                if self.jax_device.platform == "cpu" else None}
+
     # -- the model -------------------------------------------------------------------------
     def _wrap(self, module: nn.Module, graph: Graph | None, variables) -> JaxModel:
-        variables = jax.device_put(dict(variables), self.jax_device)
+        variables = jax.device_put(dict(variables), self.state_placement)
         return JaxModel(module, graph, variables.get("params", {}), variables.get("batch_stats", {}))
 
     def build(self, graph: Graph, weights) -> JaxModel:
-        module = graph_model.build_module(graph, self.precision)
+        module = graph_model.build_module(graph, self.lax_precision, self.compute_dtype)
         return self._wrap(module, graph, graph_model.load_weights(module, graph, weights, self.np_dtype))
 
     def build_native(self, factory, input_shape, num_classes, seed) -> JaxModel:
         """``factory(input_shape, num_classes)`` returns a linen module called as ``module(x, train=...)``."""
+        if self.compute_dtype is not None:  # a hand-written module fixes its own dtypes
+            raise ConfigError(f"jax: --precision {self.precision} needs a declared model; a hand-written native "
+                              "module computes in its own dtypes; accepted for it: float32, tf32")
         module = factory(input_shape, num_classes)
         x = np.zeros((1, *input_shape), np.float32)
         with jax.default_device(self.jax_device):
@@ -139,15 +175,15 @@ class JaxBackend(Backend):
 
     # -- data and steps --------------------------------------------------------------------
     def to_device(self, x: np.ndarray, y: np.ndarray | None = None):
-        xd = jax.device_put(np.asarray(x, self.np_dtype), self.jax_device)
-        return xd, (None if y is None else jax.device_put(np.asarray(y, np.int32), self.jax_device))
+        xd = jax.device_put(np.asarray(x, self.np_dtype), self.batch_placement)
+        return xd, (None if y is None else jax.device_put(np.asarray(y, np.int32), self.batch_placement))
 
     def _scoped(self, model: JaxModel, fn: Callable) -> Callable:
-        """``fn`` run under the precision option. Graph modules carry it on every conv and dense, so
+        """``fn`` run under the matmul precision. Graph modules carry it on every conv and dense, so
         only a native module needs the (slightly slower) global context around each call."""
-        if model.graph is not None or self.precision is None:
+        if model.graph is not None or self.lax_precision is None:
             return fn
-        name = self.settings["precision"]
+        name = self.matmul_precision
 
         def call(*args):
             with jax.default_matmul_precision(name):
@@ -155,11 +191,18 @@ class JaxBackend(Backend):
 
         return call
 
+    @property
+    def loss_scaled(self) -> bool:
+        return self.precision == "mixed-float16"
+
+    def _init_opt_state(self, tx: optax.GradientTransformation, params) -> Any:
+        return (tx.init(params), amp.LossScale.initial()) if self.loss_scaled else tx.init(params)
+
     def train_step(self, model: JaxModel, optimizer: OptimizerSpec, seed: int):
         tx = make_optimizer(optimizer)
-        model.opt_state = jax.device_put(tx.init(model.params), self.jax_device)
-        model.rng = jax.device_put(jax.random.key(seed), self.jax_device)
-        fn = make_train_fn(model.module, tx)  # compiled lazily: the first step() call compiles
+        model.opt_state = jax.device_put(self._init_opt_state(tx, model.params), self.state_placement)
+        model.rng = jax.device_put(jax.random.key(seed), self.state_placement)
+        fn = make_train_fn(model.module, tx, self.loss_scaled)  # compiled lazily: the first step() call compiles
         m = model  # a local: one attribute lookup less per access
 
         def step(x, y):
@@ -192,13 +235,26 @@ class JaxBackend(Backend):
         stats = self.jax_device.memory_stats()
         return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
 
+    def gemm_precisions(self) -> tuple[str, ...]:
+        from dlbench_backends.jax import calibrate
+
+        return calibrate.precisions(self.jax_device)
+
+    def gemm(self, precision: str, n: int):
+        from dlbench_backends.jax import calibrate
+
+        return calibrate.gemm(self.jax_device, precision, n)
+
     def train_step_flops(self, model: JaxModel, optimizer: OptimizerSpec, x, y):
         try:
             tx = make_optimizer(optimizer)
-            opt_state = jax.eval_shape(tx.init, model.params)
+            opt_state = jax.eval_shape(lambda p: self._init_opt_state(tx, p), model.params)
             key = jax.eval_shape(lambda: jax.random.key(0))
-            lower = self._scoped(model, make_train_fn(model.module, tx).lower)
-            cost = lower(model.params, model.batch_stats, opt_state, key, x, y).compile().cost_analysis()
+            lower = self._scoped(model, make_train_fn(model.module, tx, self.loss_scaled).lower)
+            compiled = lower(model.params, model.batch_stats, opt_state, key, x, y).compile()
+            if re.search(r"\bwhile\(", compiled.as_text()):  # e.g. an LSTM's scan over time steps
+                return None, "XLA cost analysis counts a while loop's body once, not once per iteration"
+            cost = compiled.cost_analysis()
             if isinstance(cost, (list, tuple)):  # a list of per-computation dicts in older jax
                 cost = cost[0] if cost else None
             flops = (cost or {}).get("flops")

@@ -55,6 +55,7 @@ class LSTMLayer(nn.Module):
     units: int
     return_sequences: bool = False
     precision: Any = None
+    dtype: Any = None  # the computation dtype (None: the inputs'); parameters stay float32
 
     @nn.compact
     def __call__(self, x):
@@ -62,6 +63,8 @@ class LSTMLayer(nn.Module):
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (x.shape[-1], 4 * u), jnp.float32)
         recurrent = self.param("recurrent_kernel", nn.initializers.orthogonal(), (u, 4 * u), jnp.float32)
         bias = self.param("bias", nn.initializers.zeros_init(), (4 * u,), jnp.float32)
+        if self.dtype is not None:
+            x, kernel, recurrent, bias = (a.astype(self.dtype) for a in (x, kernel, recurrent, bias))
         xz = jnp.dot(x, kernel, precision=self.precision) + bias  # (N, T, 4U)
 
         def step(carry, z_t):
@@ -82,6 +85,8 @@ class GraphModule(nn.Module):
 
     graph: Graph
     precision: Any = None  # a jax.lax.Precision for convs and matmuls, None for the default
+    #: mixed precision: compute in this dtype (bfloat16, float16) with float32 parameters and logits
+    dtype: Any = None
 
     def _apply(self, node: Node, layer: Layer, xs: list, train: bool):
         x = xs[0]
@@ -89,9 +94,10 @@ class GraphModule(nn.Module):
             (ph, pw) = _pair(layer.padding)
             return nn.Conv(layer.filters, _pair(layer.kernel_size), _pair(layer.stride), ((ph, ph), (pw, pw)),
                            feature_group_count=layer.groups, use_bias=layer.use_bias,
-                           precision=self.precision, name=node.name)(x)
+                           precision=self.precision, dtype=self.dtype, name=node.name)(x)
         if isinstance(layer, Dense):
-            return nn.Dense(layer.units, use_bias=layer.use_bias, precision=self.precision, name=node.name)(x)
+            return nn.Dense(layer.units, use_bias=layer.use_bias, precision=self.precision, dtype=self.dtype,
+                            name=node.name)(x)
         if isinstance(layer, MaxPool2d):
             (ph, pw) = _pair(layer.padding)
             return nn.max_pool(x, *_window(layer), padding=((ph, ph), (pw, pw)))  # pads with -inf
@@ -104,10 +110,10 @@ class GraphModule(nn.Module):
         if isinstance(layer, Reshape):  # NHWC is already the canonical channels-last order
             return x.reshape(x.shape[0], *layer.shape)
         if isinstance(layer, LSTM):
-            return LSTMLayer(layer.units, layer.return_sequences, self.precision, name=node.name)(x)
-        if isinstance(layer, BatchNorm):
+            return LSTMLayer(layer.units, layer.return_sequences, self.precision, self.dtype, name=node.name)(x)
+        if isinstance(layer, BatchNorm):  # statistics are reduced in float32 under mixed precision too
             return nn.BatchNorm(use_running_average=not train, momentum=layer.momentum, epsilon=layer.eps,
-                                use_fast_variance=False, name=node.name)(x)
+                                use_fast_variance=False, dtype=self.dtype, name=node.name)(x)
         if isinstance(layer, Dropout):
             return nn.Dropout(layer.rate, deterministic=not train, name=node.name)(x)
         if isinstance(layer, Activation):
@@ -120,14 +126,15 @@ class GraphModule(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        values = {INPUT: x}
+        values = {INPUT: x if self.dtype is None else x.astype(self.dtype)}
         for node in self.graph.nodes:
             values[node.name] = self._apply(node, node.layer, [values[i] for i in node.inputs], train)
-        return values[self.graph.nodes[-1].name]
+        logits = values[self.graph.nodes[-1].name]
+        return logits if self.dtype is None else logits.astype(jnp.float32)  # the loss is computed in float32
 
 
-def build_module(graph: Graph, precision: Any = None) -> GraphModule:
-    return GraphModule(graph, precision)
+def build_module(graph: Graph, precision: Any = None, dtype: Any = None) -> GraphModule:
+    return GraphModule(graph, precision, dtype)
 
 
 def _location(node: Node, pname: str) -> tuple[str, str]:

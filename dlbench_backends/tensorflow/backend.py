@@ -19,10 +19,11 @@ from dlbench.environment import cpu_model  # noqa: E402
 from dlbench.errors import ConfigError  # noqa: E402
 from dlbench.graph import Graph  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
-from dlbench_backends.tensorflow import model as graph_model  # noqa: E402
+from dlbench_backends.tensorflow import model as graph_model, replication  # noqa: E402
+from dlbench_backends.tensorflow import precision as amp  # noqa: E402
 from dlbench_backends.tensorflow.optim import LossScaleOptimizer, make_optimizer  # noqa: E402
 
-MIXED_POLICY = "mixed_float16"
+MIXED_POLICY = "mixed_float16"  # the policy that needs loss scaling
 
 
 @dataclass
@@ -57,16 +58,16 @@ def seed_dropout(model: keras.Model, seed: int) -> None:
 class TensorFlowBackend(Backend):
     name = "tensorflow"
     options = {
-        "xla": Option(True, "compile the train and eval tf.functions with XLA (jit_compile)", (True, False)),
-        "mixed_precision": Option(False, "Keras mixed_float16 policy (float32 variables and loss, loss scaling)",
-                                  (True, False)),
+        # a performance setting, tuned per model: XLA:CPU is fast on LeNet-5 and AlexNet, and the slow path
+        # on MobileNetV2's depthwise convolutions. Default on, as Keras 3's jit_compile="auto" does.
+        "xla": Option(True, "compile the train and eval tf.functions with XLA (jit_compile)", (True, False),
+                      tune={"cpu": (True, False), "gpu": (True, False)}),
     }
     dtypes = ("float32", "float64")
+    precisions = amp.PRECISIONS
 
-    def __init__(self, device: str = "cpu", options=None, dtype: str = "float32"):
-        super().__init__(device, options, dtype)
-        if dtype == "float64" and self.settings["mixed_precision"]:
-            raise ConfigError("tensorflow: mixed_precision=true contradicts computing in float64")
+    def __init__(self, device: str = "cpu", options=None, dtype: str = "float32", precision: str = "float32"):
+        super().__init__(device, options, dtype, precision)
         if keras.backend.backend() != "tensorflow":
             raise ConfigError(f"tensorflow: Keras is running on the {keras.backend.backend()!r} backend; "
                               "set KERAS_BACKEND=tensorflow")
@@ -82,7 +83,8 @@ class TensorFlowBackend(Backend):
                 except RuntimeError:  # the runtime is already initialised
                     pass
         self.tf_device = "/GPU:0" if device == "gpu" else "/CPU:0"
-        self.policy = MIXED_POLICY if self.settings["mixed_precision"] else dtype
+        amp.configure(device, precision)
+        self.policy = amp.policy(precision, dtype)
 
     def environment(self) -> dict:
         threads = tf.config.threading.get_intra_op_parallelism_threads()
@@ -96,7 +98,9 @@ class TensorFlowBackend(Backend):
             "threads": threads or cores,  # 0 means TF's default: one per schedulable core
             "interop_threads": interop or cores,
             "xla": self.settings["xla"],
-            "precision": self.policy,
+            "precision": self.precision_used,
+            "keras_dtype_policy": self.policy,
+            "loss_scaling": "dynamic (LossScaleOptimizer)" if self.policy == MIXED_POLICY else None,
         }
         if self.device == "gpu":
             details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
@@ -105,13 +109,23 @@ class TensorFlowBackend(Backend):
                        cudnn=build.get("cudnn_version"))
         return env
 
+    strategy = None  # a MirroredStrategy after replicate()
+
+    def replicate(self, replicas: int) -> dict:
+        if self.policy == MIXED_POLICY:
+            raise ConfigError("tensorflow: --replicas with float16 loss scaling is not supported yet")
+        return replication.mirror(self, replicas)
+
+    def _scope(self):
+        return self.strategy.scope() if self.strategy is not None else tf.device(self.tf_device)
+
     # -- the model -------------------------------------------------------------------------
     def _reset_memory(self) -> None:
         if self.device == "gpu":
             tf.config.experimental.reset_memory_stats("GPU:0")
 
     def build(self, graph: Graph, weights) -> TFModel:
-        with tf.device(self.tf_device):
+        with self._scope():
             model = graph_model.build_model(graph, self.policy)
             graph_model.load_weights(model, graph, weights)
         self._reset_memory()
@@ -119,8 +133,13 @@ class TensorFlowBackend(Backend):
 
     def build_native(self, factory, input_shape, num_classes, seed) -> TFModel:
         keras.utils.set_random_seed(seed)
-        with tf.device(self.tf_device):
-            model = factory(input_shape, num_classes)
+        default_policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(self.policy)  # the layers a native factory builds take the global policy
+        try:
+            with self._scope():
+                model = factory(input_shape, num_classes)
+        finally:
+            keras.config.set_dtype_policy(default_policy)
         self._reset_memory()
         return TFModel(model, None)
 
@@ -137,6 +156,8 @@ class TensorFlowBackend(Backend):
 
     # -- data and steps --------------------------------------------------------------------
     def to_device(self, x: np.ndarray, y: np.ndarray | None = None):
+        if y is not None and self.strategy is not None:
+            return replication.distribute(self, x, y)
         with tf.device(self.tf_device):
             # identity forces the copy onto the device now, not at the first step
             xt = tf.identity(tf.convert_to_tensor(x, dtype=self.dtype))
@@ -145,6 +166,8 @@ class TensorFlowBackend(Backend):
 
     def _make_step(self, model: TFModel, spec: OptimizerSpec) -> Callable[[Any, Any], Any]:
         net, device = model.model, self.tf_device
+        if self.strategy is not None:
+            return replication.mirrored_step(self, net, spec, cross_entropy)
         params = [v.value for v in net.trainable_variables]  # the tf.Variables under Keras's wrappers
         with tf.device(device):
             opt = make_optimizer(spec, params)
@@ -190,6 +213,16 @@ class TensorFlowBackend(Backend):
         if self.device != "gpu":
             return None
         return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+
+    def gemm_precisions(self) -> tuple[str, ...]:
+        from dlbench_backends.tensorflow import calibrate
+
+        return calibrate.precisions(self.device)
+
+    def gemm(self, precision: str, n: int):
+        from dlbench_backends.tensorflow import calibrate
+
+        return calibrate.gemm(self.device, precision, n)
 
     def train_step_flops(self, model: TFModel, optimizer: OptimizerSpec, x, y):
         profiler, logger = tf.compat.v1.profiler, tf.get_logger()

@@ -10,6 +10,7 @@ def register_backends(register):
         BackendInfo(
             name="tensorflow",
             summary="TensorFlow 2 / Keras layers, tf.function steps (XLA with -o xla=true|false)",
+            distributed="dlbench_backends.tensorflow.distributed",
             factory="dlbench_backends.tensorflow.backend:TensorFlowBackend",
             requires=("tensorflow",),
             install_hint="pip install 'dlbench[tensorflow]'",

@@ -15,7 +15,10 @@ from dlbench.errors import ConfigError
 from dlbench.graph import Graph
 from dlbench.optim import OptimizerSpec
 from dlbench_backends.torch import model as graph_model
+from dlbench_backends.torch import precision as amp
 from dlbench_backends.torch.optim import make_optimizer
+from dlbench_backends.torch.replication import (
+    data_parallel, distributed_replicate, mean_over_replicas, replica_slice)
 
 
 @dataclass
@@ -28,22 +31,26 @@ class TorchModel:
 class TorchBackend(Backend):
     name = "torch"
     options = {
-        "compile": Option(False, "wrap the model in torch.compile (inductor)", (True, False)),
-        "tf32": Option(False, "allow TF32 matmuls and convolutions on NVIDIA GPUs", (True, False)),
-        "channels_last": Option(False, "images and conv weights in channels-last memory format", (True, False)),
+        # performance settings (tuned per model unless pinned): eager NCHW is PyTorch's plain default
+        "compile": Option(False, "wrap the model in torch.compile (inductor)", (True, False),
+                          tune={"cpu": (False, True), "gpu": (False, True)}),
+        "channels_last": Option(False, "images and conv weights in channels-last memory format", (True, False),
+                                tune={"cpu": (False, True), "gpu": (False, True)}),
     }
     dtypes = ("float32", "float64")
+    precisions = amp.PRECISIONS
+    rank = 0  # this process's replica (see replicate)
 
-    def __init__(self, device: str = "cpu", options=None, dtype: str = "float32"):
-        super().__init__(device, options, dtype)
+    def __init__(self, device: str = "cpu", options=None, dtype: str = "float32", precision: str = "float32"):
+        super().__init__(device, options, dtype, precision)
         self.torch_dtype = getattr(torch, dtype)
         if device == "gpu":
             if not torch.cuda.is_available():
                 raise ConfigError("torch: --device gpu but no CUDA device is visible to PyTorch")
             torch.backends.cudnn.benchmark = True
-            torch.backends.cuda.matmul.allow_tf32 = self.settings["tf32"]
-            torch.backends.cudnn.allow_tf32 = self.settings["tf32"]
+            amp.configure_gpu(precision)
         self.torch_device = torch.device("cuda" if device == "gpu" else "cpu")
+        self.autocast = amp.autocast(self.torch_device.type, precision)
 
     def environment(self) -> dict:
         env = {
@@ -52,19 +59,24 @@ class TorchBackend(Backend):
             "device_name": cpu_model(),
             "threads": torch.get_num_threads(),
             "interop_threads": torch.get_num_interop_threads(),
-            "precision": self.dtype,
+            "precision": self.precision_used,
+            **amp.describe(self.precision),
         }
         if self.device == "gpu":
             env.update(device_name=torch.cuda.get_device_name(), cuda=torch.version.cuda,
                        cudnn=torch.backends.cudnn.version(), cudnn_benchmark=True)
         return env
 
+    def replicate(self, replicas: int) -> dict:
+        return distributed_replicate(self, replicas)
+
     # -- the model -------------------------------------------------------------------------
     def _wrap(self, module: torch.nn.Module, graph: Graph | None) -> TorchModel:
         module = module.to(self.torch_device, self.torch_dtype)
         if self.settings["channels_last"]:
             module = module.to(memory_format=torch.channels_last)
-        forward = torch.compile(module) if self.settings["compile"] else module
+        forward = data_parallel(self, module)
+        forward = torch.compile(forward) if self.settings["compile"] else forward
         if self.device == "gpu":
             torch.cuda.reset_peak_memory_stats()
         return TorchModel(module, graph, forward)
@@ -91,6 +103,8 @@ class TorchBackend(Backend):
 
     # -- data and steps --------------------------------------------------------------------
     def to_device(self, x: np.ndarray, y: np.ndarray | None = None):
+        if y is not None and self.replicas > 1:  # this replica's slice of the global training batch
+            x, y = replica_slice(x, self.rank, self.replicas), replica_slice(y, self.rank, self.replicas)
         xt = torch.from_numpy(x)
         if xt.ndim == 4:  # NHWC -> NCHW shape; the permuted view already is channels-last in memory
             xt = xt.permute(0, 3, 1, 2)
@@ -101,27 +115,37 @@ class TorchBackend(Backend):
     def train_step(self, model: TorchModel, optimizer: OptimizerSpec, seed: int):
         torch.manual_seed(seed)  # dropout masks
         opt = make_optimizer(optimizer, model.module.parameters())
-        module, forward = model.module, model.forward
+        module, forward, replicas = model.module, model.forward, self.replicas
+        cast, mixed, dtype = self.autocast, self.precision in amp.AUTOCAST, self.torch_dtype
+        scaler = amp.grad_scaler(self.torch_device.type, self.precision)
 
         def step(x, y):
             if not module.training:
                 module.train()
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(forward(x), y)
-            loss.backward()
-            opt.step()
-            return loss.detach()
+            with cast():
+                logits = forward(x)
+                loss = F.cross_entropy(logits.to(dtype) if mixed else logits, y)  # the loss in float32
+            if scaler is None:
+                loss.backward()
+                opt.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(opt)  # skips the update when a gradient overflowed
+                scaler.update()
+            return mean_over_replicas(loss.detach(), replicas)
 
         return step
 
     def eval_step(self, model: TorchModel):
-        module, forward = model.module, model.forward
+        module, forward, cast, dtype = model.module, model.forward, self.autocast, self.torch_dtype
 
         @torch.inference_mode()
         def step(x):
             if module.training:
                 module.eval()
-            return forward(x)
+            with cast():
+                return forward(x).to(dtype)  # logits in float32 under autocast too
 
         return step
 
@@ -136,9 +160,23 @@ class TorchBackend(Backend):
     def peak_device_memory(self) -> int | None:
         return torch.cuda.max_memory_allocated() if self.device == "gpu" else None
 
+    def gemm_precisions(self) -> tuple[str, ...]:
+        from dlbench_backends.torch import calibrate
+
+        return calibrate.precisions(self.device)
+
+    def gemm(self, precision: str, n: int):
+        from dlbench_backends.torch import calibrate
+
+        return calibrate.gemm(self.device, precision, n)
+
     def train_step_flops(self, model: TorchModel, optimizer: OptimizerSpec, x, y):
         from torch.utils.flop_counter import FlopCounterMode
 
+        unseen = sorted({type(m).__name__ for m in model.module.modules() if isinstance(m, torch.nn.RNNBase)})
+        if unseen:  # fused RNN kernels have no FLOP formula: the counter would report ~0 for the recurrence
+            return None, (f"torch.utils.flop_counter does not see the recurrence of {', '.join(unseen)} "
+                          "(fused RNN kernels have no FLOP formula)")
         step = self.train_step(model, optimizer, seed=0)
         with FlopCounterMode(display=False) as counter:
             step(x, y)

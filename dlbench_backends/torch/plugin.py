@@ -10,6 +10,7 @@ def register_backends(register):
         BackendInfo(
             name="torch",
             summary="PyTorch, eager by default (torch.compile with -o compile=true)",
+            distributed="dlbench_backends.torch.distributed",
             factory="dlbench_backends.torch.backend:TorchBackend",
             requires=("torch",),
             install_hint="pip install 'dlbench[torch]'",

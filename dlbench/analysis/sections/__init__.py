@@ -12,7 +12,7 @@ import importlib
 from types import ModuleType
 
 #: module names under dlbench.analysis.sections, in report order
-SECTIONS: tuple[str, ...] = ()
+SECTIONS: tuple[str, ...] = ("time_to_accuracy", "inference", "scaling")
 
 
 def modules() -> list[ModuleType]:

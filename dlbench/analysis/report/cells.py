@@ -1,0 +1,130 @@
+"""Per-configuration aggregation: one row per cell (a configuration and all its runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from dlbench.analysis import stats
+
+PRECISION_DEFAULT = "float32"  # records from before the precision setting ran in float32
+
+
+def label(row: Mapping) -> str:
+    """A cell's backend and the options it set explicitly, e.g. ``torch compile=True``."""
+    opts = row.get("config.backend_options") or {}
+    return " ".join([row["config.backend"], *(f"{k}={v}" for k, v in sorted(opts.items()))])
+
+
+def present(v: object) -> bool:
+    return v is not None and not (isinstance(v, float) and np.isnan(v))
+
+
+Rows = list[dict]  # the records of one cell, as plain dicts (pandas per-group access is slow)
+
+
+def values(rows: Rows, name: str) -> list:
+    """The values of a column that are present (failed records and other schemas leave gaps)."""
+    return [v for r in rows if present(v := r.get(name))]
+
+
+def first(rows: Rows, name: str, default=None):
+    for r in rows:
+        if present(v := r.get(name)):
+            return v
+    return default
+
+
+def tuned(row: Mapping) -> bool:
+    """Whether a record ran at tuned settings: ``config.tune`` true and tuning not switched off.
+    Records from before tuning have neither and count as untuned framework defaults."""
+    mode = row.get("tuning.mode")
+    if present(mode):
+        return mode != "off"
+    tune = row.get("config.tune")
+    return bool(tune) if present(tune) else False
+
+
+def tuning_text(rows: Rows) -> str:
+    """How the cell's settings were chosen: tuned / cached / pinned / framework defaults."""
+    modes = values(rows, "tuning.mode")
+    if modes:
+        return " / ".join(dict.fromkeys("framework defaults" if m == "off" else str(m) for m in modes))
+    if tuned(rows[0]):
+        return "tuned"
+    return "untuned, options set by hand" if rows[0].get("config.backend_options") else "framework defaults"
+
+
+def settings_text(settings: dict | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (settings or {}).items()) or "none"
+
+
+_USED_PREFIXES = ("config.", "tuning.", "backend.settings", "environment.precision", "timing.", "flops.", "memory.",
+                  "model.params", "accuracy.", "dataset.real", "loss.curve", "run", "cell")
+
+
+def _used(column: str) -> bool:
+    return column.startswith(_USED_PREFIXES) and column != "timing.step_times_s"
+
+
+def _cells(df: pd.DataFrame) -> dict[str, Rows]:
+    """The successful records with a run summary, as dicts grouped by cell (in record order)."""
+    if "run" not in df:
+        return {}
+    ok = df.loc[(df["status"] == "ok") & df["run"].notna(), [c for c in df.columns if _used(c)]]
+    groups: dict[str, Rows] = {}
+    for record in ok.to_dict("records"):
+        groups.setdefault(record["cell"], []).append(record)
+    return groups
+
+
+def cell_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell of the successful records: identity, run-level statistics and aggregates."""
+    rows = []
+    for cell, g in _cells(df).items():
+        head = g[0]
+        st = stats.cell_stats([r["run"] for r in g])
+        bs = int(head["config.batch_size"])
+        analytic, framework = first(g, "flops.per_train_step_analytic"), first(g, "flops.per_train_step_framework")
+        top1, top5 = values(g, "accuracy.top1"), values(g, "accuracy.top5")
+        flops = analytic if analytic is not None else framework
+        precision = first(g, "config.precision", PRECISION_DEFAULT)
+        rows.append({
+            "cell": cell, "model": head["config.model"], "backend": head["config.backend"], "label": label(head),
+            "dataset": head["config.dataset"], "batch_size": bs, "device": head["config.device"],
+            "precision": precision, "precision_used": " / ".join(dict.fromkeys(map(str, values(g, "environment.precision"))))
+            or precision,
+            "tuned": tuned(head), "tuning": tuning_text(g), "explicit_options": bool(head.get("config.backend_options")),
+            "settings": first(g, "tuning.chosen") or head.get("backend.settings") or {},
+            "runs": st.runs, "stats": st,
+            "throughput": bs / st.median,
+            "throughput_low": bs / st.ci.high if st.ci else None, "throughput_high": bs / st.ci.low if st.ci else None,
+            "first_step": float(np.median(f)) if (f := values(g, "timing.time_to_first_step_s")) else None,
+            "timing_mode": first(g, "timing.mode", "step"), "window": first(g, "timing.window"),
+            "flops_analytic": analytic, "flops_framework": framework,
+            "framework_note": first(g, "flops.framework_note"),
+            "achieved": flops / st.median if flops else None,
+            "utilisation": {k: first(g, f"flops.utilisation.{k}") for k in ("share", "ceiling_flops_per_s", "ceiling_source")},
+            "utilisation_note": first(g, "flops.utilisation_note"),
+            "training_bytes": max(values(g, "memory.training_bytes"), default=None),
+            "baseline_bytes": max(values(g, "memory.baseline_rss_bytes"), default=None),
+            "peak_bytes": max(values(g, "memory.peak_rss_bytes") or values(g, "memory.host_peak_rss_bytes"), default=None),
+            "device_mem": max(values(g, "memory.device_peak_bytes"), default=None),
+            "params": (head.get("model.params_trainable"), head.get("model.params_non_trainable")),
+            "top1": float(np.mean(top1)) if top1 else None, "top5": float(np.mean(top5)) if top5 else None,
+            "accuracy_reason": head.get("accuracy.reason"),
+            "real_data": bool(first(g, "dataset.real", head["config.dataset"] != "synthetic")),
+            "loss_curves": [c for c in values(g, "loss.curve") if isinstance(c, list) and c],
+            "epochs_run": first(g, "timing.epochs_run"),
+        })
+    cells = pd.DataFrame(rows, dtype=object)  # object: None stays None, not NaN
+    if len(cells):
+        both = cells["tuned"].any() and (~cells["tuned"].astype(bool)).any()
+        cells["variant"] = [lab + (" (tuned)" if t else " (defaults)") if both else lab
+                            for lab, t in zip(cells["label"], cells["tuned"])]
+    return cells
+
+
+GROUP = ["model", "dataset", "batch_size", "device", "precision"]  # what a verdict row compares at

@@ -1,0 +1,179 @@
+"""The detailed tables: environment, fairness settings, per-model speed and resources, failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from dlbench.analysis import stats
+from dlbench.analysis.report import text
+from dlbench.analysis.report.cells import GROUP, label, present, settings_text
+from dlbench.analysis.units import human_bytes, si
+
+MACHINE_ROWS = {"cpu": "CPU", "logical_cores": "logical cores", "usable_cores": "usable cores",
+                "device_name": "device", "platform": "OS", "python": "Python", "numpy": "NumPy", "dlbench": "dlbench"}
+SAME_MACHINE_KEYS = ("cpu", "logical_cores", "usable_cores", "python")  # must agree for times to be comparable
+HIDDEN_ENV_KEYS = ("argv", "framework")
+COMPILE_KEYS = ("compile", "xla", "jit", "jit_compile")
+FLOPS_DISAGREE = 0.25  # framework and analytic FLOPs further apart than this are flagged
+
+
+def _distinct(values) -> list[str]:
+    def fmt(v):
+        if isinstance(v, dict):
+            return ", ".join(f"{k}={x}" for k, x in v.items()) or "(none)"
+        if isinstance(v, float) and v.is_integer():  # an int column that pandas widened to hold NaN
+            return str(int(v))
+        return str(v)
+    return list(dict.fromkeys(fmt(v) for v in values if present(v)))
+
+
+def environment_section(ok: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Rows: environment fields (machine first); columns: backends. Plus warnings."""
+    keys = [c.removeprefix("environment.") for c in ok.columns if c.startswith("environment.")]
+    keys = [k for k in MACHINE_ROWS if k in keys] + [k for k in keys if k not in MACHINE_ROWS and k not in HIDDEN_ENV_KEYS]
+    table = {"": [MACHINE_ROWS.get(k, k.replace("_", " ")) for k in keys]}
+    warnings = []
+    for backend, g in ok.groupby("config.backend", sort=True):
+        column = []
+        for k in keys:
+            values = _distinct(g[f"environment.{k}"])
+            column.append(" / ".join(values) or "—")
+            if len(values) > 1 and not k.startswith("noise."):
+                warnings.append(f"{backend}: `{k}` differs between records: {', '.join(values)}")
+        table[backend] = column
+    for k in SAME_MACHINE_KEYS:
+        if f"environment.{k}" in ok and len(values := _distinct(ok[f"environment.{k}"])) > 1:
+            warnings.append(f"records come from different machines or setups: `{k}` is {' vs '.join(values)}")
+    return pd.DataFrame(table), list(dict.fromkeys(warnings))
+
+
+def _compile_state(settings: dict) -> tuple[str, bool | None]:
+    for k in COMPILE_KEYS:
+        if k in settings:
+            return f"{k}={settings[k]}", bool(settings[k])
+    return "no switch", None
+
+
+def fairness_section(ok: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Settings that decide whether backends are compared like for like, one row per backend
+    variant, with a warning for each that differs between backends."""
+    rows, compiled, backends = [], {}, set()
+    labels = pd.Series([label({"config.backend": b, "config.backend_options": o})
+                        for b, o in zip(ok["config.backend"], ok["config.backend_options"])], index=ok.index)
+    for lab, g in ok.groupby(labels, sort=True):
+        settings = g.iloc[0]["backend.settings"] or {}
+        state, on = _compile_state(settings)
+        threads = _distinct(g.get("environment.threads", pd.Series(dtype=object))) or \
+            _distinct(g.get("environment.cpu_threads", pd.Series(dtype=object)))
+        modes = _distinct(g.get("tuning.mode", pd.Series(dtype=object)))
+        rows.append({
+            "backend": lab, "device": ", ".join(_distinct(g["config.device"])),
+            "batch sizes": ", ".join(str(b) for b in sorted(set(g["config.batch_size"]))),
+            "tuning": " / ".join(modes) or ("tuned" if g.get("config.tune", pd.Series([False])).fillna(False).any()
+                                             else "none (framework defaults)"),
+            "graph compilation": state,
+            "precision": " / ".join(_distinct(g.get("environment.precision", pd.Series(dtype=object)))) or "—",
+            "TF32": str(settings["tf32"]) if "tf32" in settings else "—",
+            "threads": " / ".join(threads) or "—",
+            "settings": settings_text(settings),
+        })
+        compiled[lab] = (f"{g.iloc[0]['config.backend']} {state}", on)
+        backends.add(g.iloc[0]["config.backend"])
+    warnings = []
+    if len({s for _, s in compiled.values() if s is not None}) > 1:
+        detail = ", ".join(dict.fromkeys(t for t, _ in compiled.values()))
+        warnings.append(f"graph compilation differs ({detail}): eager and compiled steps are not like for like")
+    for name in ("precision", "TF32", "threads", "device", "batch sizes"):
+        values = {r[name] for r in rows if r[name] != "—"}
+        if len(backends) > 1 and len(values) > 1:
+            warnings.append(f"{name} differs between backends: " + ", ".join(f"{r['backend']} {r[name]}" for r in rows))
+    return pd.DataFrame(rows), warnings
+
+
+def versus(cells: pd.DataFrame) -> dict[str, str]:
+    """Each cell against the fastest cell of its verdict row (model, dataset, batch, device, precision)."""
+    out = {}
+    for _, group in cells.groupby(GROUP):
+        fastest = group.loc[group["stats"].map(lambda s: s.median).idxmin()]
+        for c in group.to_dict("records"):
+            if c["cell"] == fastest["cell"]:
+                out[c["cell"]] = "fastest" if len(group) > 1 else "—"
+            else:
+                r = stats.ratio(list(c["stats"].run_medians), list(fastest["stats"].run_medians))
+                out[c["cell"]] = text.ratio(r).replace("×", "× slower", 1)
+    return out
+
+
+def _memory(c: dict) -> str:
+    if c["training_bytes"] is not None:
+        return (f"{human_bytes(c['training_bytes'])} / {human_bytes(c['baseline_bytes'])} / "
+                f"{human_bytes(c['peak_bytes'])}")
+    return f"peak {human_bytes(c['peak_bytes'])} (older record: peak only)"
+
+
+def _utilisation(c: dict) -> str:
+    u = c["utilisation"]
+    if isinstance(u, dict) and present(u.get("share")):
+        return f"{u['share']:.1%} of {si(u.get('ceiling_flops_per_s'), 'FLOP/s')} ({u.get('ceiling_source', '?')})"
+    return f"n/a: {c['utilisation_note']}" if c["utilisation_note"] else "n/a"
+
+
+def _framework_flops(c: dict) -> str:
+    fw, an = c["flops_framework"], c["flops_analytic"]
+    if fw is None:
+        return f"n/a: {c['framework_note']}" if c["framework_note"] else "n/a"
+    flag = f" ⚠ {fw / an - 1:+.0%} vs analytic" if an and abs(fw / an - 1) > FLOPS_DISAGREE else ""
+    return si(fw, "FLOP") + flag
+
+
+def model_tables(cells: pd.DataFrame, model: str, against: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(speed table, resources table, warnings) for one model; rows are backend × dataset × batch size."""
+    mine = cells[cells["model"] == model].copy()
+    mine["_median"] = mine["stats"].map(lambda s: s.median)
+    mine = mine.sort_values(["dataset", "batch_size", "precision", "_median"])
+    speed, resources, warns = [], [], []
+    for c in mine.to_dict("records"):
+        st: stats.CellStats = c["stats"]
+        head = {"backend": c["variant"], "dataset": c["dataset"], "batch": c["batch_size"], "precision": c["precision_used"]}
+        noisy = " ⚠ noisy" if st.noisy else ""
+        speed.append({
+            **head, "settings": f"{settings_text(c['settings'])} ({c['tuning']})",
+            "runs": text.runs(st, c["timing_mode"], c["window"]),
+            "step time: median of runs [95% CI across runs]": text.step_time(st),
+            "run medians": "–".join(f"{m * 1e3:,.2f}" for m in (st.run_medians[0], st.run_medians[-1]))
+            + " ms" if st.runs > 1 else "—",
+            "within-run p10–p90": f"{st.p10 * 1e3:,.2f}–{st.p90 * 1e3:,.2f} ms",
+            "jitter (MAD) / CV": f"{st.jitter:.1%} / {st.cv:.1%}{noisy}",
+            "throughput": f"{c['throughput']:,.1f}/s",
+            "vs fastest": against[c["cell"]],
+            "first step": f"{c['first_step']:.3f} s" if c["first_step"] is not None else "n/a",
+        })
+        trainable, frozen = c["params"]
+        resources.append({
+            **{k: head[k] for k in ("backend", "dataset", "batch")},
+            "achieved FLOP/s": si(c["achieved"], "FLOP/s"), "utilisation (of ceiling)": _utilisation(c),
+            "FLOPs/step analytic": si(c["flops_analytic"], "FLOP"), "FLOPs/step framework": _framework_flops(c),
+            "host memory: training / baseline / peak": _memory(c),
+            "peak device memory": human_bytes(c["device_mem"]) if c["device_mem"] is not None
+            else "n/a (CPU)" if c["device"] == "cpu" else "n/a",
+            "parameters": (f"{int(trainable):,}" + (f" + {int(frozen):,} non-trainable" if present(frozen) and frozen else ""))
+            if present(trainable) else "n/a",
+            "top-1": f"{c['top1']:.4f}" if c["top1"] is not None else f"n/a: {c['accuracy_reason']}",
+            "top-5": f"{c['top5']:.4f}" if c["top5"] is not None else "n/a",
+        })
+    for key, g in mine.groupby(["dataset", "batch_size", "device"]):
+        if len(used := dict.fromkeys(g["precision_used"])) > 1:
+            warns.append(f"{model} {key[0]} batch {key[1]}: backends in this table ran different precisions "
+                         f"({', '.join(used)}); their speeds are not like for like")
+    return pd.DataFrame(speed), pd.DataFrame(resources), warns
+
+
+def failures_table(df: pd.DataFrame) -> pd.DataFrame:
+    failed = df[df["status"] != "ok"]
+    return pd.DataFrame([{
+        "backend": label(f), "model": f["config.model"], "dataset": f["config.dataset"], "batch": f["config.batch_size"],
+        "repeat": "—" if pd.isna(f["repeat"]) else int(f["repeat"]) + 1, "kind": f.get("error.kind"),
+        "reason": text.cellsafe(f.get("error.message")), "record": Path(f["path"]).name,
+    } for _, f in failed.iterrows()])

@@ -1,0 +1,148 @@
+"""Report section: time to accuracy (MLPerf Training / DAWNBench rules), per model × dataset × target.
+
+Per backend, over its seeds: MLPerf's olympic mean (drop the fastest and the slowest run, average
+the rest; at least :data:`OLYMPIC_MIN_RUNS` runs; a run that did not reach the target counts as
+the slowest, so one such run is dropped and two void the score), the median with a bootstrap 95 %
+interval across seeds (not-reached runs count as infinitely slow), the convergence rate and the
+epochs to target; plots of test top-1 against the clock and against epochs, one colour per backend.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dlbench.analysis import stats
+from dlbench.analysis.results import write_atomic
+from dlbench.analysis.style import backend_color
+
+OLYMPIC_MIN_RUNS = 5  # MLPerf Training's minimum number of runs for a score
+#: settings that, when they differ between records, make separate comparisons
+GROUP = ("config.model", "config.dataset", "target.target", "config.batch_size", "config.optimizer", "config.lr",
+         "config.device", "config.precision")
+
+
+def olympic_mean(times: Sequence[float]) -> tuple[float | None, str]:
+    """(MLPerf's olympic mean, '') or (None, why it is absent). ``inf`` marks a run that did not
+    reach the target: it is the slowest, so one is dropped and a second one voids the score."""
+    n = len(times)
+    if n < OLYMPIC_MIN_RUNS:
+        return None, f"{n} seed{'s' * (n != 1)}: needs ≥ {OLYMPIC_MIN_RUNS}"
+    kept = sorted(times)[1:-1]
+    missed = sum(math.isinf(t) for t in times)
+    if any(math.isinf(t) for t in kept):
+        return None, f"{missed} of {n} seeds did not reach the target (one may)"
+    return float(np.mean(kept)), ""
+
+
+def median_interval(times: Sequence[float]) -> tuple[float, stats.Interval | None]:
+    """Median across seeds (``inf`` = not reached) and its bootstrap 95 % interval (None below
+    :data:`dlbench.analysis.stats.MIN_RUNS` seeds); resampling is seeded and order-independent."""
+    t = np.sort(np.asarray(times, dtype=np.float64))
+    median = float(np.median(t))
+    if t.size < stats.MIN_RUNS:
+        return median, None
+    boot = stats.bootstrap_medians(t)
+    tail = (1 - stats.CONFIDENCE) / 2
+    low, high = np.quantile(boot, [tail, 1 - tail], method="inverted_cdf")  # no interpolation with inf
+    return median, stats.Interval(float(low), float(high))
+
+
+def _seconds(value: float) -> str:
+    return "not reached" if math.isinf(value) else f"{value:,.2f}"
+
+
+def _backend_row(runs: pd.DataFrame) -> dict:
+    reached = runs["target.reached"].astype(bool)
+    times = [t if r else math.inf for t, r in zip(runs["target.time_to_target_s"], reached)]
+    train = [t if r else math.inf for t, r in zip(runs["target.train_time_to_target_s"], reached)]
+    olympic, why = olympic_mean(times)
+    median, ci = median_interval(times)
+    epochs = runs.loc[reached, "target.epochs_to_target"].astype(float)
+    excluded = runs.get("target.excluded_s.compile", pd.Series(dtype=float)).astype(float)
+    tuning = runs.get("target.excluded_s.tuning", pd.Series(dtype=float)).astype(float)
+    return {
+        "backend": runs["config.backend"].iloc[0],
+        "seeds": f"{len(runs)} ({', '.join(str(s) for s in sorted(runs['config.seed']))})",
+        "reached": f"{int(reached.sum())}/{len(runs)} ({reached.mean():.0%})",
+        "olympic mean (s)": _seconds(olympic) if olympic is not None else f"— ({why})",
+        "median (s)": _seconds(median),
+        "95 % interval (s)": (f"{_seconds(ci.low)}–{_seconds(ci.high)}" if ci
+                              else f"— ({len(runs)} seed{'s' * (len(runs) != 1)}: needs ≥ {stats.MIN_RUNS})"),
+        "training only, median (s)": _seconds(float(np.median(train))),
+        "epochs to target": (f"{epochs.median():g} ({epochs.min():g}–{epochs.max():g})" if len(epochs) else "—"),
+        "excluded: compile / tuning (s)": f"{excluded.median():.2f} / {tuning.median():.2f}",
+    }
+
+
+def _slug(*parts: object) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", "-".join(str(p) for p in parts)).strip("-")
+
+
+def plot(group: pd.DataFrame, title: str, path: Path) -> None:
+    """Test top-1 against the MLPerf clock and against epochs, one line per run, coloured by backend."""
+    import matplotlib.pyplot as plt
+
+    target = float(group["target.target"].iloc[0])
+    fig, (by_time, by_epoch) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+    for backend, runs in sorted(group.groupby("config.backend"), key=lambda kv: kv[0]):
+        color = backend_color(backend)
+        for i, (_, run) in enumerate(runs.iterrows()):
+            curve = run["target.curve"] or []
+            label = f"{backend} ({len(runs)} seed{'s' * (len(runs) != 1)})" if i == 0 else None
+            for ax, key in ((by_time, "elapsed_s"), (by_epoch, "epoch")):
+                ax.plot([p[key] for p in curve], [p["top1"] for p in curve], color=color, alpha=0.7,
+                        marker=".", linewidth=1.2, label=label)
+    for ax, xlabel in ((by_time, "seconds from the first touch of the data (MLPerf clock, evaluations included)"),
+                       (by_epoch, "epochs of training")):
+        ax.axhline(target, color="0.4", linestyle="--", linewidth=1, label=f"target {target:g}")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("test top-1 accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+    by_time.set_title("top-1 against time")
+    by_epoch.set_title("top-1 against epochs")
+    fig.suptitle(title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())
+
+
+def render(df: pd.DataFrame, out: Path, plots: bool) -> list[str]:
+    if "target.target" not in df.columns:
+        return []
+    runs = df[(df["status"] == "ok") & df["target.target"].notna()].copy()
+    if runs.empty:
+        return []
+    for col in GROUP:
+        runs[col] = runs[col].astype(object).where(runs[col].notna(), "default") if col in runs else "default"
+    lines = ["## Time to accuracy", "",
+             "Wall-clock time to a test top-1 target, timed by MLPerf Training's rules: the clock starts at the "
+             "first touch of the data and stops at the end of the evaluation that reached the target (evaluation "
+             "included); tuning and the eval step's compilation before the data are excluded (shown apart). The "
+             "olympic mean drops the fastest and the slowest seed and averages the rest (at least "
+             f"{OLYMPIC_MIN_RUNS} seeds; a seed that did not reach the target counts as the slowest). Median and "
+             f"its {stats.CONFIDENCE:.0%} interval (seeded bootstrap across seeds, at least {stats.MIN_RUNS}) "
+             "count a seed that did not reach the target as infinitely slow.", ""]
+    for key, group in runs.groupby(list(GROUP), sort=True):
+        model, dataset, target, batch, optimizer, lr, device, precision = key
+        title = f"{model} on {dataset} to top-1 {float(target):g}"
+        lines += [f"### {title}", "",
+                  f"Batch {batch}, {optimizer} (lr {lr}), {device}, {precision}; evaluated every "
+                  f"{', '.join(sorted({f'{e:g}' for e in group['target.eval_every']}))} epochs, at most "
+                  f"{', '.join(sorted({f'{m:g}' for m in group['target.max_epochs']}))} epochs.", ""]
+        table = pd.DataFrame([_backend_row(r) for _, r in sorted(group.groupby("config.backend"))])
+        lines += [table.to_markdown(index=False, disable_numparse=True), ""]
+        if plots:
+            file = f"{out.stem}-tta-{_slug(model, dataset, target, 'bs', batch)}.png"
+            plot(group, f"{title}: test top-1 per evaluation, one line per seed (batch {batch}, {optimizer})",
+                 out.parent / file)
+            lines += [f"![{title}]({file})", ""]
+    return lines

@@ -1,0 +1,53 @@
+"""The machine profile: measured GEMM ceilings, one JSON file per machine fingerprint under the
+user cache dir (``$DLBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/dlbench``, else ``~/.cache/dlbench``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from dlbench import environment
+
+SCHEMA = "dlbench.calibration/1"
+
+
+def cache_root() -> Path:
+    base = os.environ.get("DLBENCH_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "dlbench")
+    return Path(base).expanduser()
+
+
+def profile_path(fingerprint: str | None = None) -> Path:
+    return cache_root() / "calibration" / f"{fingerprint or environment.machine_fingerprint()}.json"
+
+
+def entry_key(backend: str, device: str, precision: str) -> str:
+    return f"{backend}/{device}/{precision}"
+
+
+def load_profile(fingerprint: str | None = None) -> dict | None:
+    """This machine's profile, or None when ``dlbench calibrate`` has not run here (or it is unreadable)."""
+    path = profile_path(fingerprint)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if data.get("schema") == SCHEMA else None
+
+
+def save_entries(entries: dict[str, dict]) -> Path:
+    """Merge ``entries`` (keyed by :func:`entry_key`) into this machine's profile, atomically."""
+    fingerprint = environment.machine_fingerprint()
+    profile = load_profile(fingerprint) or {"schema": SCHEMA, "fingerprint": fingerprint,
+                                            "cpu": environment.cpu_model(), "entries": {}}
+    profile["entries"].update(entries)
+    profile["updated"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    path = profile_path(fingerprint)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(profile, f, indent=2)
+    os.replace(tmp, path)
+    return path

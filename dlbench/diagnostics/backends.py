@@ -1,0 +1,36 @@
+"""Per backend: can it run here, with which versions, threads and devices (each in its own worker)."""
+
+from __future__ import annotations
+
+from dlbench import registry
+
+SKIP = {"framework", "device_name", "precision", "argv"}
+
+
+def report(listed: str | None) -> list[dict]:
+    """``[{"name", "ok", "lines"}]`` for the listed backends (comma-separated), or every registered one."""
+    from dlbench.execution.isolation import run_job
+
+    names = [n.strip() for n in listed.split(",") if n.strip()] if listed else list(registry.backends())
+    out = []
+    for name in names:
+        try:
+            info = registry.get_backend(name)
+        except Exception as e:
+            out.append({"name": name, "ok": False, "lines": [f"{name}: {e}"]})
+            continue
+        if not info.available:
+            out.append({"name": info.name, "ok": False, "lines": [f"{info.name}: not installed ({info.install_hint})"]})
+            continue
+        outcome = run_job("describe", {"backend": info.name}, timeout=300)
+        if outcome.output is None:
+            out.append({"name": info.name, "ok": False,
+                        "lines": [f"{info.name}: cannot run: {outcome.error['kind']}: {outcome.error['message']}"]})
+            continue
+        cpu, gpu = outcome.output["cpu"], outcome.output["gpu"]
+        versions = ", ".join(f"{k} {v}" for k, v in cpu.items() if k not in SKIP)
+        lines = [f"{info.name}: {versions}", f"  cpu: {cpu.get('device_name')}"]
+        lines.append(f"  gpu: {gpu.get('device_name')} (cuda {gpu.get('cuda')})" if gpu
+                     else f"  gpu: none ({outcome.output['gpu_error'] or 'not supported'})")
+        out.append({"name": info.name, "ok": True, "lines": lines})
+    return out

@@ -1,0 +1,43 @@
+"""Data-parallel runs: a worker job run once, or as replicas on the backend's own distributed engine.
+
+The engine is the backend's ``distributed`` module (``dlbench_backends/<framework>/distributed.py``):
+``launch(job, payload, replicas, progress) -> output`` runs ``job`` as the framework runs data
+parallelism (torch: one process per replica through its elastic launcher; JAX and TensorFlow: one
+process driving several devices) and returns what the job returned on replica 0.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from dlbench.errors import ConfigError
+
+Job = Callable[[dict, Callable[..., None]], dict]
+
+
+def load(ref: str) -> Job:
+    """``"module:function"`` -> the function."""
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def engine(backend: str) -> Any:
+    """The backend's distributed module, or a clear error naming the backends that have one."""
+    from dlbench import registry
+
+    info = registry.get_backend(backend)
+    if info.distributed is None:
+        able = ", ".join(name for name, i in registry.backends().items() if i.distributed) or "none"
+        raise ConfigError(f"backend {info.name!r} has no data-parallel engine, so --replicas must be 1; "
+                          f"backends with one: {able}")
+    info.load()  # a clear error if the framework is not installed
+    return importlib.import_module(info.distributed)
+
+
+def run(job_ref: str, payload: dict, progress: Callable[..., None]) -> dict:
+    """Run the job once, or as ``payload["replicas"]`` data-parallel replicas."""
+    replicas = payload.get("replicas", 1)
+    if replicas == 1:
+        return load(job_ref)(payload, progress)
+    return engine(payload["backend"]).launch(job_ref, payload, replicas, progress)

@@ -1,0 +1,90 @@
+"""Tuning choices cached on disk, one JSON file per key, so a sweep pays for a choice once.
+
+The key holds everything the fastest setting depends on: the machine
+(:func:`dlbench.environment.machine_fingerprint`), backend and framework versions, model and its
+input shape, batch, device, dtype and precision, optimiser, the pinned options and the candidates.
+A file that cannot be read or does not match its key is ignored with a warning, never fatal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from dlbench.tuning.grid import Grid
+
+FORMAT = "dlbench.tuning/1"
+
+
+def cache_dir() -> Path:
+    """``$DLBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/dlbench``, else ``~/.cache/dlbench``."""
+    if os.environ.get("DLBENCH_CACHE_DIR"):
+        return Path(os.environ["DLBENCH_CACHE_DIR"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "dlbench"
+
+
+def framework_versions(modules: tuple[str, ...]) -> dict[str, str | None]:
+    """The ``__version__`` of each module a backend requires (imported already in the worker)."""
+    out = {}
+    for name in modules:
+        module = sys.modules.get(name) or importlib.import_module(name)
+        version = getattr(module, "__version__", None)
+        out[name] = None if version is None else str(version)
+    return out
+
+
+def make_key(*, fingerprint: str, backend: str, versions: dict, model: str, input_shape, num_classes: int,
+             batch_size: int, device: str, dtype: str, precision: str, optimizer: str, replicas: int,
+             grid: Grid) -> dict[str, Any]:
+    """The cache key as a JSON-ready dict (lists, not tuples, so it compares equal after a round trip)."""
+    key = {"fingerprint": fingerprint, "backend": backend, "versions": versions, "model": model,
+           "input_shape": list(input_shape), "num_classes": num_classes, "batch_size": batch_size,
+           "device": device, "dtype": dtype, "precision": precision, "optimizer": optimizer,
+           "replicas": replicas, "pinned": dict(grid.pinned), "candidates": grid.free}
+    return json.loads(json.dumps(key, sort_keys=True))
+
+
+def path_for(key: dict) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return cache_dir() / "tuning" / f"{key['backend']}-{key['model']}-{digest}.json"
+
+
+def load(key: dict, grid: Grid) -> tuple[dict | None, str | None]:
+    """(the cached entry, None) on a hit; (None, a warning) for a file that is unreadable or stale;
+    (None, None) when there is none."""
+    path = path_for(key)
+    if not path.exists():
+        return None, None
+    try:
+        entry = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        return None, f"ignoring unreadable tuning cache file {path}: {e}"
+    if not isinstance(entry, dict) or entry.get("format") != FORMAT or entry.get("key") != key:
+        return None, f"ignoring stale tuning cache file {path}: it was written for another key or format"
+    if not grid.accepts(entry.get("chosen")) or not isinstance(entry.get("candidates"), list):
+        return None, f"ignoring stale tuning cache file {path}: its choice is not among this backend's candidates"
+    return entry, None
+
+
+def store(key: dict, chosen: dict, candidates: list[dict]) -> Path:
+    """Write atomically: a reader sees the whole entry or none of it."""
+    path = path_for(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = {"format": FORMAT, "key": key, "chosen": chosen, "candidates": candidates,
+             "tuned": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(entry, f, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path

@@ -1,0 +1,148 @@
+"""The ONNX Runtime backend: inference only. The graph with its canonical weights is exported to
+ONNX (:mod:`dlbench_onnxruntime.convert`) and served by an ``onnxruntime.InferenceSession`` on the
+CPU execution provider, or CUDA's with ``--device gpu``.
+
+The session is created at the first call of the eval step, so the run's first-call time includes
+ONNX Runtime's graph optimisation, as JAX's and TensorFlow's include their compilation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from dlbench.backend import Backend, Option
+from dlbench.environment import cpu_model
+from dlbench.errors import ConfigError
+from dlbench.graph import Graph
+from dlbench.optim import OptimizerSpec
+from dlbench_onnxruntime.convert import INPUT_NAME, OPSET, OUTPUT_NAME, to_onnx
+
+INFERENCE_ONLY = "onnxruntime is an inference-only backend; use --task inference"
+LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+@dataclass
+class OrtModel:
+    graph: Graph
+    weights: dict[str, np.ndarray]  # canonical; an inference-only model never changes them
+    proto: onnx.ModelProto
+    session: ort.InferenceSession | None = None
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+    #: what this backend can run: no ``train`` (``verify`` then compares the initial logits only)
+    tasks = ("inference",)
+    options = {
+        "optimization": Option("all", "ONNX Runtime graph optimisation level", tuple(LEVELS)),
+    }
+    fixed_settings = {"opset": OPSET}
+
+    def __init__(self, device: str = "cpu", options=None, dtype: str = "float32"):
+        super().__init__(device, options, dtype)
+        available = ort.get_available_providers()
+        if device == "gpu":
+            if "CUDAExecutionProvider" not in available:
+                raise ConfigError("onnxruntime: --device gpu but CUDAExecutionProvider is not available "
+                                  f"(install onnxruntime-gpu); available: {', '.join(available)}")
+            self.providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        else:
+            self.providers = ["CPUExecutionProvider"]
+
+    def environment(self) -> dict:
+        return {
+            "framework": "onnxruntime",
+            "onnxruntime": ort.__version__,
+            "onnx": onnx.__version__,
+            "providers": self.providers,
+            "device_name": cpu_model() if self.device == "cpu" else ort.get_device(),
+            "threads": "onnxruntime default (one per physical core)",
+            "precision": self.dtype,
+        }
+
+    # -- the model -------------------------------------------------------------------------
+    def build(self, graph: Graph, weights: Mapping[str, np.ndarray]) -> OrtModel:
+        held = {k: np.array(v, dtype=self.dtype) for k, v in weights.items()}
+        return OrtModel(graph, held, to_onnx(graph, held, self.dtype))
+
+    def session(self, model: OrtModel) -> ort.InferenceSession:
+        if model.session is None:
+            opts = ort.SessionOptions()
+            opts.graph_optimization_level = LEVELS[self.settings["optimization"]]
+            model.session = ort.InferenceSession(model.proto.SerializeToString(), opts, providers=self.providers)
+        return model.session
+
+    def export_weights(self, model: OrtModel) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in model.weights.items()}
+
+    def count_params(self, model: OrtModel) -> tuple[int, int]:
+        """From the canonical weights the model was exported with (ONNX has no notion of trainable)."""
+        declared = model.graph.params()
+        trainable = sum(model.weights[k].size for k, p in declared.items() if p.trainable)
+        return trainable, sum(model.weights[k].size for k, p in declared.items() if not p.trainable)
+
+    # -- data and steps --------------------------------------------------------------------
+    def to_device(self, x: np.ndarray, y: np.ndarray | None = None):
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        if self.device == "gpu":
+            x = ort.OrtValue.ortvalue_from_numpy(x, "cuda", 0)
+        return x, y
+
+    def train_step(self, model: OrtModel, optimizer: OptimizerSpec, seed: int):
+        raise ConfigError(INFERENCE_ONLY)
+
+    def eval_step(self, model: OrtModel):
+        def step(x):
+            session = self.session(model)
+            if isinstance(x, np.ndarray):
+                return session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+            binding = session.io_binding()  # input already on the GPU: keep the output there too
+            binding.bind_ortvalue_input(INPUT_NAME, x)
+            binding.bind_output(OUTPUT_NAME, "cuda")
+            session.run_with_iobinding(binding)
+            return binding.get_outputs()[0]
+
+        return step
+
+    def sync(self, value: Any) -> None:
+        """Nothing to wait for: ``run`` returns once the outputs are written (and synchronises the
+        CUDA stream with I/O binding)."""
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        return value if isinstance(value, np.ndarray) else value.numpy()
+
+    # -- probes ----------------------------------------------------------------------------
+    def peak_device_memory(self) -> int | None:
+        return None  # ONNX Runtime exposes no peak-allocation counter
+
+    def train_step_flops(self, model: OrtModel, optimizer: OptimizerSpec, x, y):
+        return None, INFERENCE_ONLY
+
+    def gemm(self, precision: str, n: int):
+        """One n x n @ n x n float32 MatMul through a session (``dlbench calibrate``'s ceiling)."""
+        if precision != "float32":
+            raise ConfigError(f"onnxruntime: cannot time a {precision} matmul; accepted: float32")
+        session = ort.InferenceSession(matmul_model(n).SerializeToString(), providers=self.providers)
+        rng = np.random.default_rng(0)
+        feeds = {"a": rng.standard_normal((n, n), dtype=np.float32), "b": rng.standard_normal((n, n), dtype=np.float32)}
+        return lambda: session.run(None, feeds)
+
+
+def matmul_model(n: int) -> onnx.ModelProto:
+    from onnx import TensorProto, helper
+
+    io = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in ("a", "b", "c")]
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "gemm", io[:2], io[2:])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = min(model.ir_version, 8)
+    return model

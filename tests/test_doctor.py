@@ -1,0 +1,84 @@
+"""`dlbench doctor`: the machine checks, the A/A noise estimate and its advice, its storage for
+runs to record, and the exit status."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from dlbench.cli.main import cli
+from dlbench.config import RunConfig
+from dlbench.diagnostics import noise, system
+from dlbench.measure import loop
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLBENCH_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_a_governor_other_than_performance_gets_advice(tmp_path):
+    for i, governor in enumerate(("powersave", "powersave", "performance")):
+        d = tmp_path / f"cpu{i}" / "cpufreq"
+        d.mkdir(parents=True)
+        (d / "scaling_governor").write_text(governor + "\n")
+    lines = system.frequency_scaling(tmp_path)
+    assert lines[0] == "scaling governor: performance on 1 cores, powersave on 2 cores"
+    assert "cpupower frequency-set -g performance" in lines[1]
+    assert "not readable" in system.frequency_scaling(tmp_path / "absent")[0]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_a_busy_process_is_listed():
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        found = system.busy_processes(0.5)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert busy.pid in [pid for pid, _, _ in found]
+
+
+def test_threads_names_the_usable_cores():
+    assert "usable by this process" in system.threads()[0]
+
+
+@pytest.mark.parametrize("cv, verdict", [(0.01, "quiet"), (0.03, "fair"), (0.10, "noisy"), (0.5, "very noisy")])
+def test_verdicts_follow_the_noise(cv, verdict):
+    assert noise.verdict(cv).startswith(verdict)
+
+
+def test_noisy_machines_get_concrete_advice():
+    estimate = {"cv": 0.08, "verdict": noise.verdict(0.08), "measured": "x", "samples": 100,
+                "sample_median_s": 0.02, "spread_p90_p10": 1.3}
+    text = "\n".join(noise.describe(estimate))
+    assert "dlbench compare --threshold 24" in text and "--repeat" in text and "taskset -c 0-" in text
+    assert "OMP_NUM_THREADS=" in text
+    assert noise.describe({**estimate, "cv": 0.01})[1:] == []  # a quiet machine needs no advice
+
+
+def test_the_estimate_is_measured_stored_and_recorded_by_later_runs(test_plugins):
+    estimate = noise.measure(0.3)
+    assert estimate["cv"] >= 0 and estimate["samples"] >= 10 and estimate["verdict"] == noise.verdict(estimate["cv"])
+    assert noise.recorded() == {}
+    noise.save(estimate)
+    rec = loop.run(RunConfig(backend="numpy", model="tiny", dataset="synthetic", batch_size=8, steps=2, tune=False))
+    assert rec.environment["noise"] == {k: estimate[k] for k in ("cv", "verdict", "measured")}
+
+
+def test_doctor_prints_its_verdict_and_exits_0(test_plugins):
+    result = CliRunner().invoke(cli, ["doctor", "-b", "numpy", "--seconds", "0.5"])
+    assert result.exit_code == 0, result.output
+    for heading in ("backends:", "threads and affinity:", "CPU frequency scaling:", "other busy processes:",
+                    "noise (A/A):"):
+        assert heading in result.output
+    assert "numpy: numpy " in result.output and "verdict: " in result.output
+    assert noise.latest() is not None
+
+
+def test_doctor_exits_1_when_a_requested_backend_cannot_run(test_plugins):
+    result = CliRunner().invoke(cli, ["doctor", "-b", "numpy,nosuchbackend", "--seconds", "0.5"])
+    assert result.exit_code == 1 and "nosuchbackend" in result.output

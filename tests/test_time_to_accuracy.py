@@ -1,0 +1,215 @@
+"""Time-to-accuracy: the clock rules, the evaluation cadence, not converging, bad requests, the
+olympic mean and the report section, and the three backends reaching a target together."""
+
+import math
+import subprocess
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from dlbench.analysis.sections import time_to_accuracy as section
+from dlbench.config import RunConfig
+from dlbench.errors import ConfigError
+from dlbench.measure import loop, target
+from dlbench.measure.target import TargetRun
+from tests.conftest import has, python
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def scripted(clock: FakeClock, scores: list[float], eval_s: float):
+    """An evaluate() that takes ``eval_s`` seconds on ``clock`` and returns the next score."""
+    it = iter(scores)
+
+    def evaluate():
+        clock.advance(eval_s)
+        top1 = next(it)
+        return {"top1": top1, "top5": min(1.0, top1 + 0.1)}
+
+    return evaluate
+
+
+def train(run: TargetRun, clock: FakeClock, step_s: float) -> int:
+    """Drive ``run`` as the loop does, each training step taking ``step_s``; returns the steps run."""
+    for step in range(1, run.total_steps + 1):
+        clock.advance(step_s)
+        if run.after_step(step, loss=1.0 / step):
+            return step
+    return run.total_steps
+
+
+def test_clock_counts_evaluation_and_excludes_compilation_and_tuning_before_the_data():
+    clock = FakeClock()
+    run = TargetRun(0.9, eval_every=0.5, max_epochs=3, per_epoch=4, clock=clock,
+                    evaluate=scripted(clock, [0.5, 0.8, 0.95, 0.99], eval_s=0.5))
+    clock.advance(7.0)  # loading data, building the model: before the clock
+    run.precompile(lambda: clock.advance(2.0))  # the eval step compiled on zeros: excluded
+    run.start()  # the first touch of the data
+    assert train(run, clock, step_s=0.1) == 6  # evaluations after steps 2, 4, 6; the third reaches 0.9
+    rec = run.record(tuning_s=3.0)
+    assert rec["reached"] and rec["steps_to_target"] == 6 and rec["epochs_to_target"] == 1.5
+    assert rec["time_to_target_s"] == pytest.approx(6 * 0.1 + 3 * 0.5)  # evaluation time counted
+    assert rec["train_time_to_target_s"] == pytest.approx(6 * 0.1)
+    assert rec["excluded_s"] == pytest.approx({"compile": 2.0, "tuning": 3.0})
+    assert [p["step"] for p in rec["curve"]] == [2, 4, 6]
+    assert [p["elapsed_s"] for p in rec["curve"]] == pytest.approx([0.7, 1.4, 2.1])
+    assert rec["curve"][-1]["top1"] == 0.95 and rec["curve"][-1]["loss"] == pytest.approx(1 / 6)
+
+
+def test_compilation_after_the_first_touch_of_data_cannot_be_excluded():
+    clock = FakeClock()
+    run = TargetRun(0.5, 1.0, 1, 2, evaluate=scripted(clock, [0.6], 0.0), clock=clock)
+    run.start()
+    with pytest.raises(RuntimeError, match="before the first touch"):
+        run.precompile(lambda: None)
+
+
+def test_not_converged_is_a_result_with_its_curve_and_a_last_evaluation_at_max_epochs():
+    clock = FakeClock()
+    # 0.3 epochs of 10 steps = every 3 steps, and once more after the last step (10)
+    run = TargetRun(0.99, eval_every=0.3, max_epochs=1, per_epoch=10, clock=clock,
+                    evaluate=scripted(clock, [0.2, 0.4, 0.6, 0.7], eval_s=0.0))
+    run.start()
+    assert train(run, clock, step_s=1.0) == 10
+    rec = run.record()
+    assert not rec["reached"] and rec["time_to_target_s"] is None and rec["epochs_to_target"] is None
+    assert [p["step"] for p in rec["curve"]] == [3, 6, 9, 10] and rec["best_top1"] == 0.7
+    assert rec["excluded_s"] == {"tuning": 0.0, "compile": 0.0}
+    assert "not converged: best top-1 0.7000 < 0.99 after 1 epochs" in target.describe(rec)
+
+
+def test_max_epochs_defaults_to_epochs():
+    assert target.max_epochs(RunConfig(target_accuracy=0.5, epochs=4)) == 4
+    assert target.max_epochs(RunConfig(target_accuracy=0.5, epochs=4, max_epochs=2)) == 2
+    assert target.eval_interval(0.5, 937) == 468 and target.eval_interval(0.001, 10) == 1
+
+
+@pytest.mark.parametrize("value", [0, -0.1, 1.01])
+def test_a_target_outside_0_1_is_refused(value):
+    with pytest.raises(ConfigError, match="target accuracy"):
+        RunConfig(target_accuracy=value)
+
+
+def test_bad_requests_are_refused_with_what_is_accepted():
+    real = SimpleNamespace(name="digits", real=True, test=object())
+    with pytest.raises(ConfigError, match="needs real data"):
+        target.check(RunConfig(target_accuracy=0.5), SimpleNamespace(name="synthetic", real=False, test=object()))
+    with pytest.raises(ConfigError, match="needs a test split.*'notest' has none"):
+        target.check(RunConfig(target_accuracy=0.5), SimpleNamespace(name="notest", real=True, test=None))
+    with pytest.raises(ConfigError, match="--steps and --target-accuracy"):
+        target.check(RunConfig(target_accuracy=0.5, steps=5), real)
+    target.check(RunConfig(target_accuracy=0.5), real)  # accepted
+
+
+def numpy_run(**kwargs) -> RunConfig:
+    return RunConfig(**{"backend": "numpy", "model": "mlp", "dataset": "digits", "batch_size": 32, "optimizer": "sgd",
+                        "tune": False, "warmup": 1, **kwargs})
+
+
+@pytest.mark.parametrize("timing", ["step", "window"])
+def test_loop_stops_at_the_target_and_records_the_clock(test_plugins, timing):
+    # window mode: windows of 4 also close at each evaluation (every 11 steps), never spanning one
+    rec = loop.run(numpy_run(target_accuracy=0.4, eval_every=0.25, max_epochs=2, timing=timing, window=4))
+    t = rec.target
+    assert t["reached"] and t["curve"][-1]["top1"] >= 0.4 > max(p["top1"] for p in t["curve"][:-1])
+    assert rec.timing["steps_total"] == t["steps_to_target"] == len(t["curve"]) * t["eval_interval_steps"]
+    assert t["time_to_target_s"] == t["curve"][-1]["elapsed_s"]
+    assert t["train_time_to_target_s"] + t["eval_time_s"] == pytest.approx(t["time_to_target_s"])
+    assert 0 < t["excluded_s"]["compile"] and t["time_to_target_s"] < rec.timing["wall_time_s"]
+    assert rec.accuracy["top1"] == t["curve"][-1]["top1"]  # the final accuracy is the last evaluation's
+    assert [p["step"] for p in t["curve"]] == [11, 22, 33] and t["curve"][-1]["loss"] == rec.loss["curve"][32]
+
+
+def test_loop_refuses_synthetic_data(test_plugins):
+    with pytest.raises(ConfigError, match="needs real data"):
+        loop.run(numpy_run(dataset="synthetic", target_accuracy=0.5))
+
+
+def test_cli_not_converged_exits_0_with_its_curve(test_plugins, tmp_path):
+    cmd = [python, "-m", "dlbench.cli", "run", "-b", "numpy", "-m", "mlp", "-d", "digits", "--batch-size", "32",
+           "--target-accuracy", "0.999", "--max-epochs", "1", "--eval-every", "0.5", "--no-tune", "-q",
+           "--output", str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "not converged: best top-1" in done.stdout and "after 1 epochs (2 evaluations)" in done.stdout
+    bad = subprocess.run(cmd[:9] + ["synthetic", "--target-accuracy", "0.5", "-q", "--output", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "needs real data" in bad.stderr
+
+
+def test_olympic_mean_drops_the_fastest_and_the_slowest():
+    assert section.olympic_mean([5.0, 1.0, 3.0, 2.0, 4.0]) == (3.0, "")
+    assert section.olympic_mean([10.0, 1.0, 2.0, 3.0, 4.0, 100.0])[0] == pytest.approx((2 + 3 + 4 + 10) / 4)
+    assert section.olympic_mean([math.inf, 1.0, 2.0, 3.0, 4.0]) == (3.0, "")  # one miss: dropped as the slowest
+    score, why = section.olympic_mean([math.inf, math.inf, 2.0, 3.0, 4.0])
+    assert score is None and "2 of 5 seeds did not reach" in why
+    score, why = section.olympic_mean([1.0, 2.0, 3.0, 4.0])
+    assert score is None and "4 seeds: needs ≥ 5" in why
+
+
+def test_median_interval_with_a_missed_seed():
+    median, ci = section.median_interval([1.0, 2.0, 3.0, 4.0, math.inf])
+    assert median == 3.0 and ci.low >= 1.0 and ci.high == math.inf
+    assert section.median_interval([1.0, 2.0]) == (1.5, None)
+
+
+def _record(backend: str, seed: int, time_s: float | None, target_value=0.8) -> dict:
+    reached = time_s is not None
+    curve = [{"step": 10, "epoch": 0.5, "elapsed_s": 1.0, "top1": 0.5, "top5": 0.9, "loss": 1.0}]
+    if reached:
+        curve.append({"step": 20, "epoch": 1.0, "elapsed_s": time_s, "top1": 0.85, "top5": 0.99, "loss": 0.5})
+    return {"status": "ok", "config.backend": backend, "config.seed": seed, "config.model": "mlp",
+            "config.dataset": "digits", "config.batch_size": 32, "config.optimizer": "sgd", "config.lr": None,
+            "config.device": "cpu", "config.precision": "float32", "target.target": target_value,
+            "target.reached": reached, "target.time_to_target_s": time_s,
+            "target.train_time_to_target_s": time_s and time_s - 0.5,
+            "target.epochs_to_target": 1.0 if reached else None,
+            "target.eval_every": 0.5, "target.max_epochs": 2, "target.curve": curve,
+            "target.excluded_s.compile": 0.1, "target.excluded_s.tuning": 0.0}
+
+
+def test_report_section_scores_each_backend_and_plots(tmp_path):
+    rows = [_record("torch", s, t) for s, t in enumerate([5.0, 1.0, 3.0, 2.0, 4.0])]
+    rows += [_record("jax", s, t) for s, t in enumerate([2.0, None, 2.5])]
+    rows.append({"status": "ok", "config.backend": "torch", "config.model": "lenet5"})  # no target: left out
+    lines = section.render(pd.DataFrame(rows), tmp_path / "report.md", plots=True)
+    text = "\n".join(lines)
+    assert "### mlp on digits to top-1 0.8" in text
+    torch_row = next(line for line in text.splitlines() if line.startswith("| torch"))
+    jax_row = next(line for line in text.splitlines() if line.startswith("| jax"))
+    assert "| 3.00 " in torch_row and "5/5 (100%)" in torch_row  # olympic mean of 2, 3, 4
+    assert "3 seeds: needs ≥ 5" in jax_row and "2/3 (67%)" in jax_row and "not reached" in jax_row
+    pngs = list(tmp_path.glob("report-tta-*.png"))
+    assert len(pngs) == 1 and pngs[0].stat().st_size > 10_000
+    assert section.render(pd.DataFrame([{"status": "ok", "config.backend": "torch"}]), tmp_path / "r.md", True) == []
+
+
+INSTALLED = [b for b, module in (("torch", "torch"), ("tensorflow", "tensorflow"), ("jax", "jax")) if has(module)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(len(INSTALLED) < 2, reason="needs at least two of torch, tensorflow, jax")
+def test_backends_reach_the_target_at_the_same_evaluation():
+    """Same weights, same batches: each framework, in its own process, reaches top-1 0.5 on real
+    digits at the same evaluation (or within one): the curve rises through it after a few."""
+    from dlbench.execution import runner
+
+    reached = {}
+    for backend in INSTALLED:
+        r = runner.run(RunConfig(backend=backend, model="mlp", dataset="digits", batch_size=32, optimizer="sgd",
+                                 tune=False, warmup=1, target_accuracy=0.5, eval_every=0.25, max_epochs=2))
+        assert r.ok, r.error
+        assert r.target["reached"], r.target["curve"]
+        reached[backend] = r.target["steps_to_target"] // r.target["eval_interval_steps"]
+    assert min(reached.values()) >= 2, reached  # not reached at the first evaluation: the check means something
+    assert max(reached.values()) - min(reached.values()) <= 1, reached

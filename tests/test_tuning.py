@@ -1,0 +1,225 @@
+"""Tuning of performance settings (dlbench.tuning), with a test backend whose step times are known."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from dlbench.backend import Option
+from dlbench.cli import cli
+from dlbench.config import RunConfig
+from dlbench.measure import loop
+from dlbench.plugins import pm
+from dlbench.tuning import cache, describe, timing
+from dlbench.tuning.grid import Grid
+from tests.conftest import ROOT, has
+
+PLUGINS = ("tests.plugins.tunable_backend", "tests.plugins.tiny_model")
+FASTEST = {"delay_ms": 2, "layout": "plain"}
+DEFAULTS = {"delay_ms": 40, "layout": "padded"}
+
+
+@pytest.fixture
+def tunable(monkeypatch, tmp_path):
+    """The tunable backend registered here and in workers, a private cache, short tuning rounds."""
+    monkeypatch.setenv("DLBENCH_PLUGINS", ",".join(PLUGINS))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("DLBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(timing, "MAX_ROUNDS", 6)
+    modules = [importlib.import_module(name) for name in PLUGINS]
+    added = [m for m in modules if not pm.is_registered(m)]
+    for name, module in zip(PLUGINS, modules):
+        if module in added:
+            pm.register(module, name=name)
+    backend = modules[0].TunableBackend
+    backend.calls = 0
+    yield backend
+    for module in added:
+        pm.unregister(module)
+
+
+def run(steps: int = 3, **settings):
+    events = []
+    config = RunConfig(backend="tunable", model="tiny", dataset="synthetic", batch_size=8, steps=steps, warmup=1,
+                       optimizer="sgd", **settings)
+    result = loop.run(config, lambda event, **fields: events.append((event, fields)))
+    return result, [f["name"] for e, f in events if e == "phase"]
+
+
+def performance_settings(result) -> dict:
+    return {k: result.backend["settings"][k] for k in FASTEST}
+
+
+def test_tuning_picks_the_fastest_candidate_and_records_every_median(tunable):
+    r, phases = run()
+    t = r.tuning
+    assert t["mode"] == "tuned" and t["chosen"] == FASTEST and performance_settings(r) == FASTEST
+    assert t["performance_options"] == ["delay_ms", "layout"] and t["pinned"] == {}
+    medians = {(c["settings"]["delay_ms"], c["settings"]["layout"]): c["median_s"] for c in t["candidates"]}
+    assert len(medians) == 4 and all(c["steps"] >= timing.MIN_ROUNDS for c in t["candidates"])
+    assert medians[(2, "plain")] < medians[(2, "padded")] < medians[(40, "plain")] < medians[(40, "padded")]
+    assert t["candidates"][0]["settings"] == DEFAULTS  # the plain defaults are timed first
+    assert phases.index("tuning") < phases.index("training")
+    assert os.path.exists(t["cache_path"])
+    assert r.timing["train_time_s"] < t["time_s"]  # tuning is kept out of the timed steps and the first step
+    assert r.timing["step_time_s"]["median"] < medians[(40, "plain")]  # the timed run used the winner
+    assert "delay_ms=2, layout=plain" in describe(t) and "tuned in" in describe(t)
+
+
+def test_a_pinned_option_is_never_tuned_and_numerics_never_are(tunable):
+    r, _ = run(backend_options={"layout": "padded", "scale": 1.0})
+    t = r.tuning
+    assert t["pinned"] == {"layout": "padded", "scale": 1.0} and t["chosen"] == {"delay_ms": 2}
+    assert {c["settings"]["delay_ms"] for c in t["candidates"]} == {40, 2}
+    assert all(set(c["settings"]) == {"delay_ms"} for c in t["candidates"])
+    assert r.backend["settings"]["layout"] == "padded" and "scale" not in t["performance_options"]
+
+    r, phases = run(backend_options={"layout": "padded", "delay_ms": 40})
+    assert r.tuning["mode"] == "pinned" and r.tuning["candidates"] == [] and "tuning" not in phases
+    assert performance_settings(r) == {"delay_ms": 40, "layout": "padded"}
+
+
+def test_no_tune_runs_the_plain_defaults_without_tuning_steps(tunable):
+    r, phases = run(tune=False)
+    assert r.tuning["mode"] == "off" and r.tuning["chosen"] == DEFAULTS and performance_settings(r) == DEFAULTS
+    assert "tuning" not in phases and tunable.calls == r.timing["steps_total"]
+    assert describe(r.tuning).startswith("off (--no-tune)")
+
+
+def test_a_cache_hit_reuses_the_choice_and_spends_no_tuning_steps(tunable):
+    first, _ = run()
+    tunable.calls = 0
+    second, phases = run()
+    assert second.tuning["mode"] == "cached" and second.tuning["chosen"] == FASTEST
+    assert performance_settings(second) == FASTEST
+    assert second.tuning["candidates"] == first.tuning["candidates"]  # as measured when tuned
+    assert tunable.calls == second.timing["steps_total"] and "tuning" not in phases
+    assert second.tuning["cache_path"] == first.tuning["cache_path"]
+    assert "cached choice, no tuning steps" in describe(second.tuning)
+
+
+def test_the_cache_key_changes_with_the_framework_version(tunable, monkeypatch):
+    first, _ = run()
+    monkeypatch.setattr(cache, "framework_versions", lambda modules: {m: "99.0" for m in modules})
+    again, _ = run()
+    assert again.tuning["mode"] == "tuned" and again.tuning["cache_path"] != first.tuning["cache_path"]
+
+
+def test_the_cache_key_changes_with_the_batch_and_the_pinned_options(tunable):
+    paths = set()
+    base = RunConfig(backend="tunable", model="tiny", dataset="synthetic", batch_size=8, steps=3, warmup=1)
+    for config in (base, RunConfig(**{**base.to_dict(), "batch_size": 16}),
+                   RunConfig(**{**base.to_dict(), "backend_options": {"scale": 2.0}})):
+        paths.add(loop.run(config).tuning["cache_path"])
+    assert len(paths) == 3
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"format": "dlbench.tuning/1", "key": None}), "[]"])
+def test_a_corrupt_or_stale_cache_file_is_ignored_with_a_warning(tunable, capsys, content):
+    path = run()[0].tuning["cache_path"]
+    with open(path, "w") as f:
+        f.write(content)
+    r, _ = run()
+    assert r.tuning["mode"] == "tuned" and r.tuning["chosen"] == FASTEST
+    assert "ignoring" in r.tuning["warnings"][0] and path in r.tuning["warnings"][0]
+    assert "dlbench: warning: ignoring" in capsys.readouterr().err
+    assert run()[0].tuning["mode"] == "cached"  # rewritten whole
+
+
+def test_a_cached_choice_no_longer_among_the_candidates_is_stale(tunable):
+    path = run()[0].tuning["cache_path"]
+    with open(path) as f:
+        entry = json.load(f)
+    entry["chosen"] = {"delay_ms": 7, "layout": "plain"}
+    with open(path, "w") as f:
+        json.dump(entry, f)
+    r, _ = run()
+    assert r.tuning["mode"] == "tuned" and "stale" in r.tuning["warnings"][0]
+
+
+def test_tuning_steps_do_not_leak_into_the_timed_training(tunable):
+    tuned, _ = run(steps=5)
+    pinned, _ = run(steps=5, tune=False, backend_options=FASTEST)
+    assert performance_settings(tuned) == performance_settings(pinned)
+    assert tuned.loss["curve"] == pinned.loss["curve"]  # both from the canonical initial weights
+
+
+def test_a_candidate_that_fails_drops_out_with_its_reason(tunable, monkeypatch):
+    real = tunable.train_step
+
+    def fragile(self, model, optimizer, seed):
+        if self.settings["layout"] == "plain" and self.settings["delay_ms"] == 2:
+            raise RuntimeError("no compiler for this candidate")
+        return real(self, model, optimizer, seed)
+
+    monkeypatch.setattr(tunable, "train_step", fragile)
+    r, _ = run(backend_options={"delay_ms": 2})
+    failed = [c for c in r.tuning["candidates"] if c.get("error")]
+    assert len(failed) == 1 and "no compiler" in failed[0]["error"] and failed[0]["median_s"] is None
+    assert r.tuning["chosen"] == {"layout": "padded"}
+
+
+def test_the_grid_puts_defaults_first_and_checks_candidates():
+    from tests.plugins.tunable_backend import TunableBackend
+
+    grid = Grid.of(TunableBackend, "cpu", {"scale": 2.0})
+    assert TunableBackend.performance_options("cpu") == {"delay_ms": (40, 2), "layout": ("plain", "padded")}
+    assert TunableBackend.performance_options("gpu") == {}
+    assert grid.candidates()[0] == DEFAULTS and len(grid.candidates()) == 4 and grid.plain() == DEFAULTS
+    assert grid.accepts(FASTEST) and not grid.accepts({"delay_ms": 2}) and not grid.accepts([])
+    with pytest.raises(ValueError, match="not among the choices"):
+        Option(False, "x", (True, False), tune={"cpu": (False, "fast")})
+
+
+def test_cache_dir_honours_the_overrides(monkeypatch, tmp_path):
+    monkeypatch.delenv("DLBENCH_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache.cache_dir() == tmp_path / "dlbench"
+    monkeypatch.setenv("DLBENCH_CACHE_DIR", str(tmp_path / "mine"))
+    assert cache.cache_dir() == tmp_path / "mine"
+
+
+def test_dlbench_run_tunes_then_reuses_the_cache_in_the_worker(tunable, tmp_path):
+    args = ["run", "-b", "tunable", "-m", "tiny", "-d", "synthetic", "--steps", "2", "--batch-size", "8",
+            "-o", "layout=plain", "--output", str(tmp_path / "results"), "-q"]
+    out = CliRunner().invoke(cli, [*args, "--json"])
+    assert out.exit_code == 0, out.output
+    first = json.loads(out.stdout)
+    assert first["tuning"]["mode"] == "tuned" and first["tuning"]["chosen"] == {"delay_ms": 2}
+    assert first["backend"]["settings"]["delay_ms"] == 2
+    out = CliRunner().invoke(cli, args)
+    assert out.exit_code == 0, out.output
+    assert "delay_ms=2: " in out.stdout and "cached choice, no tuning steps" in out.stdout
+
+
+@pytest.mark.parametrize("module, cls, performance", [
+    pytest.param("dlbench_backends.torch.backend", "TorchBackend", {"compile", "channels_last"}, marks=pytest.mark.torch),
+    pytest.param("dlbench_backends.tensorflow.backend", "TensorFlowBackend", {"xla"}, marks=pytest.mark.tensorflow),
+    pytest.param("dlbench_backends.jax.backend", "JaxBackend", set(), marks=pytest.mark.jax),
+])
+def test_built_in_backends_declare_only_speed_settings_as_performance(module, cls, performance):
+    if not has(module.split(".")[1]):
+        pytest.skip(f"{module.split('.')[1]} is not installed")
+    backend = getattr(importlib.import_module(module), cls)
+    for device in ("cpu", "gpu"):
+        declared = backend.performance_options(device)
+        assert set(declared) == performance
+        assert all(backend.options[k].default == v[0] for k, v in declared.items())  # the default is timed first
+    numerics = {"tf32", "mixed_precision", "precision"}
+    assert not numerics & set(backend.performance_options("cpu"))
+
+
+def test_several_processes_are_not_tuned_since_they_would_choose_apart(tunable):
+    from types import SimpleNamespace
+
+    from dlbench.tuning import tune
+
+    prepared = SimpleNamespace(backend=tunable(), parallel={"processes": 2})
+    config = RunConfig(backend="tunable", model="tiny", dataset="synthetic", batch_size=8, steps=2)
+    same, section = tune(config, prepared, rebuild=None, sample=None, progress=lambda *a, **k: None)
+    assert same is prepared and tunable.calls == 0
+    assert section["mode"] == "off" and section["chosen"] == DEFAULTS and "2 processes" in section["note"]
