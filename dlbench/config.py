@@ -128,13 +128,19 @@ class RunConfig:
         return cls(**data)
 
 
-def with_default_run(default_run: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
-    """``chosen`` settings completed by a model's declared bare run; a chosen ``steps`` or
-    ``epochs`` replaces the other of the two as well."""
+def with_default_run(default_run: dict[str, Any], chosen: dict[str, Any], sweep: bool = False) -> dict[str, Any]:
+    """``chosen`` settings completed by a model's declared bare run. A chosen ``steps`` or ``epochs``
+    replaces the other of the two; a chosen dataset other than the bare run's drops its step count
+    (a run on real data trains epochs). A sweep is a comparison, so it keeps tuning on unless the
+    sweep itself turns it off."""
     merged = {**default_run, **chosen}
+    if sweep and "tune" not in chosen:
+        merged.pop("tune", None)
+    if "dataset" in chosen and chosen["dataset"] != default_run.get("dataset", chosen["dataset"]) \
+            and "steps" not in chosen:
+        merged.pop("steps", None)
     if "steps" in chosen and "epochs" not in chosen:
         merged.pop("epochs", None)
     elif "epochs" in chosen and "steps" not in chosen:
         merged.pop("steps", None)
     return merged
-

@@ -212,8 +212,11 @@ def test_dropout_is_seeded_and_off_in_eval(backend):
                                rtol=1e-6)
 
 
-def test_mixed_precision_keeps_float32_variables_and_loss():
-    backend = make(mixed_precision=True)
+@pytest.mark.parametrize("precision", ["mixed-float16", "mixed-bfloat16"])
+def test_mixed_precision_keeps_float32_variables_and_loss(precision):
+    from dlbench_backends.tensorflow.backend import TensorFlowBackend
+
+    backend = TensorFlowBackend(precision=precision)
     info = registry.get_model("lenet5")
     graph = info.build(info.input_shape, 10)
     model = backend.build(graph, init_weights(graph, 0))
@@ -223,7 +226,8 @@ def test_mixed_precision_keeps_float32_variables_and_loss():
     assert losses[0].dtype == tf.float32 and float(losses[-1]) < float(losses[0])
     assert backend.to_numpy(backend.eval_step(model)(x)).dtype == np.float32
     assert all(v.dtype == np.float32 for v in backend.export_weights(model).values())
-    assert backend.environment()["precision"] == "mixed_float16"
+    assert backend.environment()["precision"] == precision
+    assert backend.environment()["keras_dtype_policy"] == precision.replace("-", "_")
 
 
 def test_flop_count_covers_a_training_step():
@@ -248,7 +252,7 @@ def test_environment_and_device_placement():
 
 
 def test_options_are_validated():
-    assert make().settings == {"xla": True, "mixed_precision": False}
+    assert make().settings == {"xla": True}
     with pytest.raises(ConfigError, match="unknown option"):
         make(jit=True)
     with pytest.raises(ConfigError, match="xla"):

@@ -33,7 +33,7 @@ def test_small_models_keep_the_real_digits(model):
 
 def test_the_bare_run_applies_and_what_the_user_gives_wins(test_plugins, tmp_path):
     bare = resolved(tmp_path, "-m", "alexnet")
-    assert (bare["dataset"], bare["steps"], bare["warmup"], bare["batch_size"]) == ("synthetic", 10, 2, 16)
+    assert (bare["dataset"], bare["steps"], bare["warmup"], bare["batch_size"]) == ("synthetic", 10, 2, 8)
     real = resolved(tmp_path, "-m", "alexnet", "-d", "digits", "--epochs", "2", "--batch-size", "32")
     assert (real["dataset"], real["steps"], real["epochs"], real["batch_size"]) == ("digits", None, 2, 32)
     small = resolved(tmp_path, "-m", "lenet5")

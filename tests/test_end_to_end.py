@@ -78,9 +78,9 @@ def test_report_from_real_records_of_all_three(records, tmp_path):
     for backend in INSTALLED:
         assert re.search(rf"^\| {backend} .*\| 61,706 ", text, re.M), f"{backend}: no row with its parameters"
     # the environment table reads each framework's version from its own record's keys
-    env = text.split("## Environment", 1)[1]
+    env = text.split("## Environment", 1)[1].split("\n## ", 1)[0]
     for backend in INSTALLED:
-        (line,) = [row for row in env.splitlines() if row.startswith(f"| {backend} ")]
+        (line,) = [row for row in env.splitlines() if row.startswith("|") and row.split("|")[1].strip() == backend]
         assert recs[backend]["environment"][backend] in line
     fairness = text.split("## Fairness settings", 1)[1]
     assert "compile=False" in fairness and "xla=" in fairness and "jit=True" in fairness

@@ -3,7 +3,6 @@ sweep killed midway and resumed, and what would go to Slurm, checked with a stan
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

@@ -55,7 +55,7 @@ def numpy_run(**settings):
 def test_a_window_run_records_its_windows_and_every_loss(test_plugins):
     rec = numpy_run(timing="window", window=8, steps=20)
     t = rec.timing
-    assert t["mode"] == "window" and t["window"] == 8
+    assert t["mode"] == "window" and t["window"] == 8 and t["steps_timed"] == 20
     assert len(t["window_times_s"]) == 3 and t["step_times_s"] == t["window_times_s"]
     assert len(rec.loss["curve"]) == 22
     assert t["train_time_s"] > sum(w * n for w, n in zip(t["window_times_s"], (8, 8, 4)))  # plus the warm-up

@@ -87,7 +87,7 @@ def test_no_tune_runs_the_plain_defaults_without_tuning_steps(tunable):
     r, phases = run(tune=False)
     assert r.tuning["mode"] == "off" and r.tuning["chosen"] == DEFAULTS and performance_settings(r) == DEFAULTS
     assert "tuning" not in phases and tunable.calls == r.timing["steps_total"]
-    assert describe(r.tuning).startswith("off (--no-tune)")
+    assert describe(r.tuning).startswith("off (--no-tune")
 
 
 def test_a_cache_hit_reuses_the_choice_and_spends_no_tuning_steps(tunable):

@@ -26,6 +26,7 @@ from dlbench.execution.sweep import identity
 
 REGRESSIONS = ("slower", "newly failing")
 IGNORED_ENV_KEYS = ("argv",)
+IGNORED_ENV_PREFIXES = ("noise.",)  # `dlbench doctor`'s latest noise estimate: differs whenever it was rerun
 DESCRIBING = ("config.backend", "config.model", "config.dataset", "config.batch_size", "config.device")
 
 
@@ -100,7 +101,7 @@ def _env(g: pd.DataFrame) -> dict[str, str]:
     first = g[g["status"] == "ok"].iloc[0]
     return {c.removeprefix("environment."): str(_plain(first[c])) for c in g.columns
             if c.startswith("environment.") and c.removeprefix("environment.") not in IGNORED_ENV_KEYS
-            and _plain(first[c]) is not None}
+            and not c.removeprefix("environment.").startswith(IGNORED_ENV_PREFIXES) and _plain(first[c]) is not None}
 
 
 def _runs(g: pd.DataFrame) -> list[stats.RunSummary]:

@@ -158,11 +158,6 @@ def cell_stats(runs: Sequence[RunSummary], confidence: float = CONFIDENCE, resam
     )
 
 
-def from_steps(repeats: Sequence[Sequence[float]], confidence: float = CONFIDENCE) -> CellStats:
-    """:func:`cell_stats` of runs given as lists of step times (empty runs are left out)."""
-    return cell_stats([summarise(r) for r in repeats if len(r)], confidence)
-
-
 def ratio(a: Sequence[RunSummary] | Sequence[float], b: Sequence[RunSummary] | Sequence[float],
           confidence: float = CONFIDENCE, resamples: int = RESAMPLES) -> Ratio:
     """median(a) / median(b) of per-run medians, with a bootstrap interval across runs (a and b

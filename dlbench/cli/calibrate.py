@@ -49,7 +49,7 @@ def calibrate(backend, device, seconds, size):
             failed.append(name)
             click.echo(f"error: {name}: {outcome.error['kind']}: {outcome.error['message']}", err=True)
             continue
-        path = save_entries(outcome.output["entries"])
+        save_entries(outcome.output["entries"])
         for key, entry in outcome.output["entries"].items():
             precision = key.rsplit("/", 1)[1]
             sheet = datasheet.peak(entry.get("device_name"), precision) if device == "gpu" else None

@@ -97,9 +97,11 @@ def run(ctx, options, output, as_json, quiet, **values):
 @click.option("--dtype", default="float32", show_default=True, type=click.Choice(["float32", "float64"]),
               help="Precision of the comparison; float64 removes the round-off that deep models amplify in training.")
 @click.option("--rtol-logits", default=None, type=float,
-              help="Bound on initial logits' relative difference  [default: 1e-5 in float32, 1e-10 in float64]")
+              help="Bound on initial logits' relative difference  [default: 1e-5 in float32, 1e-10 in float64, "
+                   "2e-2 in mixed-bfloat16, 2.5e-3 in mixed-float16]")
 @click.option("--rtol-trained", default=None, type=float,
-              help="Bound on losses and trained logits  [default: 1e-3 in float32, 1e-8 in float64]")
+              help="Bound on losses and trained logits  [default: 1e-3 in float32, 1e-8 in float64, "
+                   "5e-2 in mixed-bfloat16, 5e-3 in mixed-float16]")
 @click.pass_context
 def verify(ctx, options, dtype, rtol_logits, rtol_trained, **values):
     """Check that backends compute the same logits and losses from the same weights and batches."""
@@ -120,7 +122,7 @@ def verify(ctx, options, dtype, rtol_logits, rtol_trained, **values):
     values["steps"] = values["steps"] if train else None
     config = _config(ctx, "verify", values, _options(options), backend=names[0], warmup=0)
     announce = lambda name: click.echo(f"verify: running {name} ...", err=True)  # noqa: E731
-    default = Tolerance.default(dtype)
+    default = Tolerance.default(dtype, config.precision)
     tol = Tolerance(default.logits if rtol_logits is None else rtol_logits,
                     default.trained if rtol_trained is None else rtol_trained)
     rows, errors = run_verify(config, names, tol, announce, dtype, train)

@@ -64,9 +64,12 @@ def describe(estimate: dict) -> list[str]:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     lines = [f"CV {cv:.1%} over {estimate['samples']} samples of {estimate['sample_median_s'] * 1e3:.1f} ms "
              f"(p90/p10 {estimate['spread_p90_p10']:.2f})"]
+    if cv >= VERDICTS[2][0]:
+        lines.append("advice: at this noise no repeat count makes small differences measurable: "
+                     "stop the busy processes listed above, or benchmark when the machine is idle")
     if cv >= 0.02:
         lines += [
-            f"advice: repeat each configuration (`dlbench sweep --repeat {max(3, min(repeats_for(cv), 30))}`): "
+            f"advice: repeat each configuration (`dlbench sweep --repeat {max(3, repeats_for(cv))}`): "
             f"that many runs per side tell a 5 % change apart at this noise",
             f"advice: compare with `dlbench compare --threshold {threshold_percent(cv)}` (about three times the noise)",
             f"advice: pin the threads: `taskset -c 0-{cores - 1} env OMP_NUM_THREADS={cores} dlbench run ...`, "

@@ -183,7 +183,7 @@ def run(config: RunConfig, progress: Progress = _noop) -> Result:
             "native_shape": list(dataset.input_shape), "transforms": adapt.steps, "augment": config.augment,
         },
         timing={
-            "steps_total": total, "steps_timed": len(timer.times), "warmup_steps": config.warmup,
+            "steps_total": total, "steps_timed": timer.steps_timed, "warmup_steps": config.warmup,
             "prefetch_batches": config.prefetch_depth,
             "epochs_run": round(total / per_epoch, 3),
             "step_time_s": stats,

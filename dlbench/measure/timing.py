@@ -46,6 +46,10 @@ class StepClock(StepTimer):
     def total_time(self) -> float:
         return sum(self.warmup_times) + sum(self.times)
 
+    @property
+    def steps_timed(self) -> int:
+        return len(self.times)
+
     def record(self) -> dict:
         return {"mode": self.mode, "window": None, "window_times_s": None}
 
@@ -125,6 +129,10 @@ class WindowClock(StepClock):
     @property
     def total_time(self) -> float:
         return sum(self.warmup_times) + sum(t * n for t, n in zip(self.times, self.counts))
+
+    @property
+    def steps_timed(self) -> int:
+        return sum(self.counts)
 
     def record(self) -> dict:
         return {"mode": self.mode, "window": self.window, "window_times_s": list(self.times)}

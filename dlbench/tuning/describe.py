@@ -17,7 +17,8 @@ def describe(tuning: dict) -> str:
                                       else "the backend has no performance settings")
     if mode == "off":
         defaults = _settings(tuning.get("chosen") or {})
-        return f"off ({tuning.get('note') or '--no-tune'}): framework defaults" + (f" {defaults}" if defaults else "")
+        why = tuning.get("note") or "--no-tune, or a large model's quick bare run; --tune times the settings first"
+        return f"off ({why}): framework defaults" + (f" {defaults}" if defaults else "")
     chosen = tuning["chosen"]
     others = [c for c in tuning["candidates"] if c["settings"] != chosen]
     won = next((c for c in tuning["candidates"] if c["settings"] == chosen), {})

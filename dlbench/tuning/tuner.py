@@ -79,7 +79,7 @@ def measure(config: RunConfig, grid: Grid, rebuild: Rebuild, sample, progress) -
     gc.collect()  # the candidates' models, before the timed run's is built
     candidates = []
     for s, t in zip(settings, timings):
-        c = {"settings": s, "median_s": t.median, "steps": len(t.times), "first_step_s": t.first_s}
+        c = {"settings": s, "median_s": t.median, "steps": len(t.times), "first_step_s": t.first_s, "times_s": t.times}
         candidates.append({**c, "error": t.error} if t.error else c)
     return settings[best(timings)], candidates
 

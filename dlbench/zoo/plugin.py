@@ -11,10 +11,12 @@ from dlbench.registry import ModelInfo
 from dlbench.zoo import alexnet, alvinn, lenet5, lstm, mlp, mobilenet_v2, perceptron, resnet50, shallow_vgg, vgg16
 
 
-def speed_run(batch_size: int) -> dict:
-    """Synthetic data, 10 timed steps after 2 warm-up; ``batch_size`` sized so the run takes about
-    a minute on a 2-core CPU."""
-    return {"dataset": "synthetic", "steps": 10, "warmup": 2, "batch_size": batch_size}
+def speed_run(batch_size: int, steps: int = 10) -> dict:
+    """Synthetic data, ``steps`` timed steps after 2 warm-up, at the framework's default settings: a
+    quick look that finishes in minutes on a laptop CPU, where timing torch's four compile and
+    memory-layout candidates first would take longer than the run (``--tune`` asks for it; sweeps,
+    being comparisons, tune unless told not to). ``batch_size`` is sized for a 2-core CPU."""
+    return {"dataset": "synthetic", "steps": steps, "warmup": 2, "batch_size": batch_size, "tune": False}
 
 
 @hookimpl
@@ -25,12 +27,12 @@ def register_models(register):
     register(ModelInfo("alvinn", "ALVINN road follower (1989): 30x32 retina, 4 hidden, 30 outputs", alvinn.build,
                        alvinn.INPUT_SHAPE, alvinn.NUM_CLASSES))
     register(ModelInfo("alexnet", "AlexNet (2012), torchvision layout", alexnet.build, alexnet.INPUT_SHAPE, 1000,
-                       default_run=speed_run(16)))
+                       default_run=speed_run(8)))
     register(ModelInfo("shallow_vgg", "ShallowVGGNet: 2 conv-BN blocks (32, 64), FC 512", shallow_vgg.build, shallow_vgg.INPUT_SHAPE))
     register(ModelInfo("vgg16", "VGG16 (2014), torchvision layout", vgg16.build, vgg16.INPUT_SHAPE, 1000,
-                       default_run=speed_run(2)))
+                       default_run=speed_run(1, steps=5)))
     register(ModelInfo("resnet50", "ResNet-50 v1.5 (2015): residual bottlenecks, batch norm", resnet50.build,
-                       resnet50.INPUT_SHAPE, 1000, default_run=speed_run(4)))
+                       resnet50.INPUT_SHAPE, 1000, default_run=speed_run(2)))
     register(ModelInfo("mobilenet_v2", "MobileNetV2 (2018): inverted residuals, depthwise convs", mobilenet_v2.build,
-                       mobilenet_v2.INPUT_SHAPE, 1000, default_run=speed_run(16)))
+                       mobilenet_v2.INPUT_SHAPE, 1000, default_run=speed_run(8)))
     register(ModelInfo("lstm", "LSTM (1997) reading an image row by row (sequential MNIST)", lstm.build, lstm.INPUT_SHAPE))

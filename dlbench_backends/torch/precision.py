@@ -24,13 +24,9 @@ def configure_gpu(precision: str) -> None:
     if precision == "tf32" and major < 8:
         raise ConfigError(f"torch: cannot compute in tf32 on {torch.cuda.get_device_name()} (sm_{major}{minor}): "
                           "tf32 needs an NVIDIA GPU (Ampere or newer); accepted: float32, mixed-float16, mixed-bfloat16")
-    mode = "tf32" if precision == "tf32" else "ieee"
-    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):  # torch >= 2.9; the allow_tf32 flags are legacy
-        torch.backends.cuda.matmul.fp32_precision = mode
-        torch.backends.cudnn.conv.fp32_precision = mode
-        torch.backends.cudnn.rnn.fp32_precision = mode
-    else:
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    # the legacy flags, as dlbench calibrate sets them: torch refuses a mix of them and the newer
+    # fp32_precision API in one process, and in 2.13 reading them back after the new API raises
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
 
 
 def autocast(device_type: str, precision: str) -> Callable[[], ContextManager]:

@@ -40,11 +40,10 @@ def first(rows: Rows, name: str, default=None):
 def tuned(row: Mapping) -> bool:
     """Whether a record ran at tuned settings: ``config.tune`` true and tuning not switched off.
     Records from before tuning have neither and count as untuned framework defaults."""
-    mode = row.get("tuning.mode")
-    if present(mode):
+    mode, tune = row.get("tuning.mode"), row.get("config.tune")
+    if present(mode) and mode != "pinned":
         return mode != "off"
-    tune = row.get("config.tune")
-    return bool(tune) if present(tune) else False
+    return bool(tune) if present(tune) else False  # "pinned": nothing left to tune, so as the user asked
 
 
 def tuning_text(rows: Rows) -> str:
@@ -122,8 +121,8 @@ def cell_table(df: pd.DataFrame) -> pd.DataFrame:
     cells = pd.DataFrame(rows, dtype=object)  # object: None stays None, not NaN
     if len(cells):
         both = cells["tuned"].any() and (~cells["tuned"].astype(bool)).any()
-        cells["variant"] = [lab + (" (tuned)" if t else " (defaults)") if both else lab
-                            for lab, t in zip(cells["label"], cells["tuned"])]
+        cells["variant"] = [lab + (" (tuned)" if t else " (untuned)" if hand else " (defaults)") if both else lab
+                            for lab, t, hand in zip(cells["label"], cells["tuned"], cells["explicit_options"])]
     return cells
 
 

@@ -30,7 +30,8 @@ def _section_lines(df: pd.DataFrame, out: Path, plots_on: bool) -> list[str]:
 def render(df: pd.DataFrame, out: Path, command: str, plots_on: bool = True) -> str:
     """The report as markdown; writes its plots beside ``out`` (``<stem>-speed.png``...)."""
     ok = df[df["status"] == "ok"]
-    cells = cell_table(df)
+    training = df["config.task"].fillna("train") != "inference" if "config.task" in df else pd.Series(True, df.index)
+    cells = cell_table(df[training])  # inference records have a section of their own
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     source = df.attrs.get("source", "records")
     lines = [

@@ -3,7 +3,6 @@ learning curves of real-data runs per epoch, memory. One colour per backend thro
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -11,20 +10,10 @@ import pandas as pd
 
 from dlbench.analysis import stats
 from dlbench.analysis.report.cells import GROUP
-from dlbench.analysis.results import write_atomic
-from dlbench.analysis.style import backend_color
+from dlbench.analysis.style import backend_color, save_png
 
 COLS = 4  # panels per row
 MARKERS = "os^Dv"  # curves that coincide (same seed, same data order) stay visible
-
-
-def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)  # no bbox "tight": it draws the figure twice
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
 
 
 def _panels(n: int, height: float, width: float = 4.5, title_lines: int = 3):
@@ -108,7 +97,7 @@ def plot_speed(cells: pd.DataFrame, path: Path) -> bool:
     fig.suptitle("Training speed relative to the fastest backend of each comparison\n"
                  "median step time over runs; error bar: 95 % interval across runs; hatched: too few runs "
                  f"(< {stats.MIN_RUNS}) for an interval; comparisons with one backend are left out", fontsize=11)
-    _save(fig, path)
+    save_png(fig, path)
     return True
 
 
@@ -159,7 +148,7 @@ def plot_learning(cells: pd.DataFrame, path: Path) -> bool:
     fig.suptitle("Learning curves on real data: mean training loss of each epoch (markers, at the epoch's middle) "
                  "and its moving average (faint line)\nsynthetic-data runs are left out: their labels are random, so "
                  "their loss is noise", fontsize=10)
-    _save(fig, path)
+    save_png(fig, path)
     return True
 
 
@@ -197,4 +186,4 @@ def plot_memory(cells: pd.DataFrame, path: Path) -> None:
     if peak_only:
         title += "\nbars marked \"peak\": older records, which measured only the peak (baseline and growth unknown)"
     fig.suptitle(title, fontsize=10)
-    _save(fig, path)
+    save_png(fig, path)

@@ -75,7 +75,6 @@ def fairness_section(ok: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
                                              else "none (framework defaults)"),
             "graph compilation": state,
             "precision": " / ".join(_distinct(g.get("environment.precision", pd.Series(dtype=object)))) or "—",
-            "TF32": str(settings["tf32"]) if "tf32" in settings else "—",
             "threads": " / ".join(threads) or "—",
             "settings": settings_text(settings),
         })
@@ -85,7 +84,7 @@ def fairness_section(ok: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     if len({s for _, s in compiled.values() if s is not None}) > 1:
         detail = ", ".join(dict.fromkeys(t for t, _ in compiled.values()))
         warnings.append(f"graph compilation differs ({detail}): eager and compiled steps are not like for like")
-    for name in ("precision", "TF32", "threads", "device", "batch sizes"):
+    for name in ("precision", "threads", "device", "batch sizes"):
         values = {r[name] for r in rows if r[name] != "—"}
         if len(backends) > 1 and len(values) > 1:
             warnings.append(f"{name} differs between backends: " + ", ".join(f"{r['backend']} {r[name]}" for r in rows))

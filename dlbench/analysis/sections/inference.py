@@ -8,7 +8,6 @@ one colour per backend.
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
@@ -16,8 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dlbench.analysis.report.cells import label
-from dlbench.analysis.results import write_atomic
-from dlbench.analysis.style import backend_color
+from dlbench.analysis.style import backend_color, save_png
 
 #: settings that, when they differ between records, make separate tables
 GROUP = ("config.model", "config.dataset", "config.device", "config.precision")
@@ -31,6 +29,10 @@ def _median(runs: pd.DataFrame, column: str) -> float | None:
 
 def _ms(seconds: float | None) -> str:
     return "—" if seconds is None else f"{seconds * 1e3:,.3f}" if seconds < 0.01 else f"{seconds * 1e3:,.1f}"
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.1f}" if value >= 10 else f"{value:.3g}"  # ResNet-50 on two CPU cores serves ~1/s
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
@@ -54,8 +56,8 @@ def table(summary: pd.DataFrame) -> str:
         "batch": summary["batch"], "backend": summary["backend"],
         "p50 (ms)": summary["p50"].map(_ms), "p90 (ms)": summary["p90"].map(_ms), "p99 (ms)": summary["p99"].map(_ms),
         "end to end p50 (ms)": summary["e2e_p50"].map(_ms),
-        "throughput (samples/s)": summary["throughput"].map(lambda v: f"{v:,.1f}"),
-        "end to end (samples/s)": summary["e2e_throughput"].map(lambda v: f"{v:,.1f}"),
+        "throughput (samples/s)": summary["throughput"].map(_rate),
+        "end to end (samples/s)": summary["e2e_throughput"].map(_rate),
         "first call (s)": summary["first_call"].map(lambda v: f"{v:,.3f}"),
         "requests (runs)": [f"{r:,} ({n})" for r, n in zip(summary["requests"], summary["runs"])],
     })
@@ -84,10 +86,7 @@ def plot(summary: pd.DataFrame, title: str, path: Path) -> None:
     tput.set_title("throughput against batch size")
     lat.set_title("latency against batch size")
     fig.suptitle(title)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    save_png(fig, path)
 
 
 def _slug(*parts: object) -> str:

@@ -9,7 +9,6 @@ epochs to target; plots of test top-1 against the clock and against epochs, one 
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from collections.abc import Sequence
@@ -19,8 +18,7 @@ import numpy as np
 import pandas as pd
 
 from dlbench.analysis import stats
-from dlbench.analysis.results import write_atomic
-from dlbench.analysis.style import backend_color
+from dlbench.analysis.style import backend_color, save_png
 
 OLYMPIC_MIN_RUNS = 5  # MLPerf Training's minimum number of runs for a score
 #: settings that, when they differ between records, make separate comparisons
@@ -91,14 +89,20 @@ def plot(group: pd.DataFrame, title: str, path: Path) -> None:
 
     target = float(group["target.target"].iloc[0])
     fig, (by_time, by_epoch) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
-    for backend, runs in sorted(group.groupby("config.backend"), key=lambda kv: kv[0]):
+    backends = sorted(group.groupby("config.backend"), key=lambda kv: kv[0])
+    for b, (backend, runs) in enumerate(backends):
         color = backend_color(backend)
+        # the same seed gives the same curve against epochs on every backend: drawn widest first and
+        # narrower after, with its own dash, so curves that coincide stay visible
+        width, style = 1.2 + 2.0 * (len(backends) - 1 - b), ("-", "--", ":", "-.")[b % 4]
         for i, (_, run) in enumerate(runs.iterrows()):
             curve = run["target.curve"] or []
             label = f"{backend} ({len(runs)} seed{'s' * (len(runs) != 1)})" if i == 0 else None
-            for ax, key in ((by_time, "elapsed_s"), (by_epoch, "epoch")):
-                ax.plot([p[key] for p in curve], [p["top1"] for p in curve], color=color, alpha=0.7,
-                        marker=".", linewidth=1.2, label=label)
+            top1 = [p["top1"] for p in curve]
+            by_time.plot([p["elapsed_s"] for p in curve], top1, color=color, alpha=0.75, marker=".", linewidth=1.2,
+                         label=label)
+            by_epoch.plot([p["epoch"] for p in curve], top1, color=color, alpha=0.75, marker=".", linewidth=width,
+                          linestyle=style, label=label)
     for ax, xlabel in ((by_time, "seconds from the first touch of the data (MLPerf clock, evaluations included)"),
                        (by_epoch, "epochs of training")):
         ax.axhline(target, color="0.4", linestyle="--", linewidth=1, label=f"target {target:g}")
@@ -107,12 +111,9 @@ def plot(group: pd.DataFrame, title: str, path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
     by_time.set_title("top-1 against time")
-    by_epoch.set_title("top-1 against epochs")
+    by_epoch.set_title("top-1 against epochs (a seed's curves coincide)")
     fig.suptitle(title)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    save_png(fig, path)
 
 
 def render(df: pd.DataFrame, out: Path, plots: bool) -> list[str]:
