@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dlbench.errors import DlbenchError
+from dlbench.files import write_atomic
 
 SCHEMA = "dlbench.result/1"
 
@@ -80,20 +79,7 @@ class Result:
 
     def save(self, directory: Path) -> Path:
         """Write atomically: a reader sees the whole record or none of it."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / self.filename()
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(self.to_json())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-        return path
+        return write_atomic(Path(directory) / self.filename(), self.to_json())
 
 
 def _jsonable(value):

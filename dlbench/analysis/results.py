@@ -10,14 +10,13 @@ computed once here so that nothing downstream touches the per-step times again.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from dlbench.analysis import stats
 from dlbench.errors import DlbenchError
+from dlbench.files import write_atomic  # noqa: F401 (also this module's API)
 from dlbench.execution.sweep import RECORD_ID, cell_key
 from dlbench.result import SCHEMA, Result
 
@@ -135,18 +134,3 @@ def to_csv(df: pd.DataFrame, path: str | Path) -> Path:
         if out[col].map(lambda v: isinstance(v, (list, dict))).any():
             out[col] = out[col].map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v)
     return write_atomic(path, out.to_csv(index=False))
-
-
-def write_atomic(path: str | Path, data: str | bytes) -> Path:
-    """Write a file so that a reader sees all of it or none of it (the old one until then)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path

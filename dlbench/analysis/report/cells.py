@@ -127,3 +127,12 @@ def cell_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 GROUP = ["model", "dataset", "batch_size", "device", "precision"]  # what a verdict row compares at
+
+
+def with_group_columns(runs: pd.DataFrame, columns) -> pd.DataFrame:
+    """``runs`` with every grouping column present and filled ("default" where a record lacks it),
+    so records from before a setting existed group with those at its default."""
+    for col in columns:
+        runs[col] = runs[col].astype(object).where(runs[col].notna(), "default") if col in runs else "default"
+    return runs
+

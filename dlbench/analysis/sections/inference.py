@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dlbench.analysis.report.cells import label
+from dlbench.analysis.report.cells import label, with_group_columns
 from dlbench.analysis.style import backend_color, save_png
 
 #: settings that, when they differ between records, make separate tables
@@ -100,8 +100,7 @@ def render(df: pd.DataFrame, out: Path, plots: bool) -> list[str]:
     if runs.empty:
         return []
     runs["label"] = [label(r) for _, r in runs.iterrows()]
-    for col in GROUP:
-        runs[col] = runs[col].astype(object).where(runs[col].notna(), "default") if col in runs else "default"
+    runs = with_group_columns(runs, GROUP)
     lines = ["## Inference", "",
              "The model with its canonical weights served request by request in inference mode (torch "
              "`inference_mode`, TensorFlow `tf.function`, JAX `jit`, ONNX Runtime's session), after warm-up "

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from dlbench.analysis import stats
+from dlbench.analysis.report.cells import with_group_columns
 from dlbench.analysis.style import backend_color, save_png
 
 OLYMPIC_MIN_RUNS = 5  # MLPerf Training's minimum number of runs for a score
@@ -122,8 +123,7 @@ def render(df: pd.DataFrame, out: Path, plots: bool) -> list[str]:
     runs = df[(df["status"] == "ok") & df["target.target"].notna()].copy()
     if runs.empty:
         return []
-    for col in GROUP:
-        runs[col] = runs[col].astype(object).where(runs[col].notna(), "default") if col in runs else "default"
+    runs = with_group_columns(runs, GROUP)
     lines = ["## Time to accuracy", "",
              "Wall-clock time to a test top-1 target, timed by MLPerf Training's rules: the clock starts at the "
              "first touch of the data and stops at the end of the evaluation that reached the target (evaluation "
