@@ -57,7 +57,25 @@ def test_noisy_machines_get_concrete_advice():
     text = "\n".join(noise.describe(estimate))
     assert "dlbench compare --threshold 24" in text and "--repeat" in text and "taskset -c 0-" in text
     assert "OMP_NUM_THREADS=" in text
-    assert noise.describe({**estimate, "cv": 0.01})[1:] == []  # a quiet machine needs no advice
+    assert not [line for line in noise.describe({**estimate, "cv": 0.01}) if "advice" in line]  # quiet: no advice
+
+
+def test_the_verdict_follows_the_drift_not_the_jitter(monkeypatch):
+    # samples of 10, 20 and 30 ms mixed: large jitter, but every block's median is 20 ms
+    durations = iter([0.02, 0.01, 0.02, 0.03] * 10_000)
+    clock = [0.0]
+
+    def fake_perf_counter():
+        return clock[0]
+
+    def fake_workload(a, repeats):
+        clock[0] += next(durations)
+
+    monkeypatch.setattr(noise.time, "perf_counter", fake_perf_counter)
+    monkeypatch.setattr(noise, "_workload", fake_workload)
+    estimate = noise.measure(2.0)
+    assert estimate["jitter_cv"] > 0.3 and estimate["cv"] < 0.01 and estimate["verdict"].startswith("quiet")
+    assert estimate["blocks"] >= 6
 
 
 def test_the_estimate_is_measured_stored_and_recorded_by_later_runs(test_plugins):

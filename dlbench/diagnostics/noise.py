@@ -1,5 +1,9 @@
-"""A short A/A noise estimate: the coefficient of variation of a fixed numpy workload timed
-repeatedly, with a verdict and concrete advice; the latest one is stored for runs to record."""
+"""A short A/A noise estimate: a fixed numpy workload timed repeatedly, with a verdict and concrete
+advice; the latest one is stored for runs to record.
+
+Two figures: the *jitter* (CV of single ~20 ms samples) and the *drift* (CV of the medians of
+consecutive 0.25 s blocks). A run is summarised by its median step time, which averages the jitter
+away but not the drift, so the verdict and the advice (repeats, ``compare --threshold``) follow the drift."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from dlbench.calibration.profile import cache_root
 VERDICTS = ((0.02, "quiet: fit to benchmark"), (0.05, "fair: usable with repeats"),
             (0.15, "noisy: small differences are not measurable"), (float("inf"), "very noisy: unfit to benchmark"))
 SAMPLE_S = 0.02  # aim for samples of about 20 ms: long against timer resolution, short against drift
+BLOCK_S = 0.25
 
 
 def _workload(a: np.ndarray, repeats: int) -> None:
@@ -32,14 +37,19 @@ def measure(seconds: float = 3.0) -> dict:
     per_call = max((time.perf_counter() - start) / 5, 1e-6)
     repeats = max(1, round(SAMPLE_S / per_call))
     times: list[float] = []
-    deadline = time.perf_counter() + seconds
-    while len(times) < 10 or time.perf_counter() < deadline:
+    starts: list[float] = []
+    began = time.perf_counter()
+    while len(times) < 10 or time.perf_counter() < began + seconds:
         start = time.perf_counter()
         _workload(a, repeats)
         times.append(time.perf_counter() - start)
+        starts.append(start - began)
     t = np.asarray(times)
-    cv = float(t.std(ddof=1) / t.mean())
-    return {"cv": cv, "verdict": verdict(cv),
+    jitter = float(t.std(ddof=1) / t.mean())
+    block = (np.asarray(starts) // BLOCK_S).astype(int)
+    medians = np.array([np.median(t[block == b]) for b in np.unique(block)])
+    cv = float(medians.std(ddof=1) / medians.mean()) if len(medians) >= 3 else jitter
+    return {"cv": cv, "verdict": verdict(cv), "jitter_cv": jitter, "blocks": len(medians),
             "measured": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "samples": len(times), "sample_median_s": float(np.median(t)),
             "spread_p90_p10": float(np.percentile(t, 90) / np.percentile(t, 10))}
@@ -62,8 +72,10 @@ def repeats_for(cv: float, effect: float = 0.05) -> int:
 def describe(estimate: dict) -> list[str]:
     cv = estimate["cv"]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    lines = [f"CV {cv:.1%} over {estimate['samples']} samples of {estimate['sample_median_s'] * 1e3:.1f} ms "
-             f"(p90/p10 {estimate['spread_p90_p10']:.2f})"]
+    lines = [f"drift CV {cv:.1%} between the medians of {estimate.get('blocks', '?')} blocks of {BLOCK_S:g} s "
+             "(what a run's median step time sees)",
+             f"jitter CV {estimate.get('jitter_cv', cv):.1%} over {estimate['samples']} samples of "
+             f"{estimate['sample_median_s'] * 1e3:.1f} ms (p90/p10 {estimate['spread_p90_p10']:.2f})"]
     if cv >= VERDICTS[2][0]:
         lines.append("advice: at this noise no repeat count makes small differences measurable: "
                      "stop the busy processes listed above, or benchmark when the machine is idle")
