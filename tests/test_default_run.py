@@ -36,6 +36,10 @@ def test_the_bare_run_applies_and_what_the_user_gives_wins(test_plugins, tmp_pat
     assert (bare["dataset"], bare["steps"], bare["warmup"], bare["batch_size"]) == ("synthetic", 10, 2, 8)
     real = resolved(tmp_path, "-m", "alexnet", "-d", "digits", "--epochs", "2", "--batch-size", "32")
     assert (real["dataset"], real["steps"], real["epochs"], real["batch_size"]) == ("digits", None, 2, 32)
+    assert bare["tune"] is False and real["tune"] is True  # a chosen workload is a measurement: it tunes
+    assert resolved(tmp_path, "-m", "alexnet", "--steps", "3")["tune"] is True
+    assert resolved(tmp_path, "-m", "alexnet", "--batch-size", "4", "--no-tune")["tune"] is False
+    assert resolved(tmp_path, "-m", "alexnet", "--tune")["tune"] is True
     small = resolved(tmp_path, "-m", "lenet5")
     assert (small["dataset"], small["steps"], small["batch_size"]) == ("digits", None, 64)
 
