@@ -5,10 +5,16 @@ the high-water mark *after* that, so ``training = peak - baseline`` is what trai
 (gradients, optimiser state, activations, compiled code, allocator caches) needed. On Linux the
 kernel's high-water mark is reset by writing ``5`` to ``/proc/self/clear_refs`` and read back as
 ``VmHWM``; elsewhere a thread samples the resident set every 10 ms (which can miss a short spike).
+Before the baseline is read, memory that earlier phases freed (tuning's candidate models) is handed
+back to the system (``malloc_trim`` on glibc): held by the allocator, it would inflate the baseline
+and be reused by training unseen, so training memory would come out too small.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import os
 import threading
 from pathlib import Path
@@ -39,6 +45,16 @@ def current_rss_bytes() -> int | None:
     except ImportError:
         return None
     return int(psutil.Process().memory_info().rss)
+
+
+def release_freed_memory() -> None:
+    """Collect garbage and return the C heap's free pages to the system, where glibc allows it."""
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def reset_high_water_mark() -> bool:
@@ -85,6 +101,7 @@ class MemoryTracker:
         self._sampler: _Sampler | None = None
 
     def start(self) -> "MemoryTracker":
+        release_freed_memory()
         kib = _status_kib("VmHWM")
         self.before = kib * 1024 if kib is not None else None  # the peak since the process started, before the reset
         self.baseline = current_rss_bytes()
