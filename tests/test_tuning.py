@@ -223,3 +223,16 @@ def test_several_processes_are_not_tuned_since_they_would_choose_apart(tunable):
     same, section = tune(config, prepared, rebuild=None, sample=None, progress=lambda *a, **k: None)
     assert same is prepared and tunable.calls == 0
     assert section["mode"] == "off" and section["chosen"] == DEFAULTS and "2 processes" in section["note"]
+
+
+def test_a_tuned_runs_training_memory_still_covers_adams_state(tunable):
+    """Tuning's candidates allocate and free the same kinds of buffers the timed run needs; held by
+    the allocator, that memory would be reused unseen and the run's training memory come out too
+    small. Run in its own worker process, as the CLI runs it."""
+    from dlbench.execution import runner
+
+    rec = runner.run(RunConfig(backend="tunable", model="mlp", dataset="synthetic", batch_size=8, steps=2, warmup=1,
+                               optimizer="adam"))
+    assert rec.ok, rec.error
+    assert rec.tuning["mode"] == "tuned"
+    assert rec.memory["training_bytes"] >= 2 * rec.model["params_trainable"] * 4  # Adam's two moments
