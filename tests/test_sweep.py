@@ -109,6 +109,12 @@ def test_expand_is_the_cartesian_product_with_aliases_resolved_and_duplicates_dr
         ("torch", "lenet5", 8), ("torch", "lenet5", 16), ("torch", "mlp", 8), ("torch", "mlp", 16)]
 
 
+def test_seeds_are_the_outermost_axis_so_every_backend_shares_the_drift():
+    configs = sweep.expand({"backend": ["torch", "jax"], "seed": [0, 1, 2], "dataset": "synthetic", "steps": 5})
+    assert [(c.seed, c.backend) for c in configs] == [
+        (0, "torch"), (0, "jax"), (1, "torch"), (1, "jax"), (2, "torch"), (2, "jax")]
+
+
 def test_options_apply_to_every_backend_or_the_one_named_and_lists_are_axes():
     configs = sweep.expand({"backend": ["torch", "jax"], "options": {"seedless": 1, "torch": {"compile": [False, True]}}})
     assert [(c.backend, c.backend_options) for c in configs] == [

@@ -32,9 +32,12 @@ def _workload(a: np.ndarray, repeats: int) -> None:
 def measure(seconds: float = 3.0) -> dict:
     """Time a fixed small workload (256 x 256 matmul and tanh) for about ``seconds``."""
     a = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
-    start = time.perf_counter()
-    _workload(a, 5)
-    per_call = max((time.perf_counter() - start) / 5, 1e-6)
+    _workload(a, 3)  # BLAS threads and caches start cold: sized on cold calls, samples came out 10x short
+    calls, start = 0, time.perf_counter()
+    while calls < 5 or time.perf_counter() - start < 0.1:
+        _workload(a, 1)
+        calls += 1
+    per_call = max((time.perf_counter() - start) / calls, 1e-6)
     repeats = max(1, round(SAMPLE_S / per_call))
     times: list[float] = []
     starts: list[float] = []

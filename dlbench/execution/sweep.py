@@ -123,6 +123,9 @@ def expand(spec: dict) -> list[RunConfig]:
         merged = {**base, **{k: v for k, v in entry.items() if k != "options"}}
         options = merge_options(spec.get("options") or {}, entry.get("options") or {})
         axes = {k: v if isinstance(v, list) else [v] for k, v in merged.items()}
+        # Seeds are replicates, as repeats are: outermost, so each seed visits every configuration in
+        # turn and the machine's drift over a long sweep is shared instead of falling on one backend.
+        axes = {k: axes[k] for k in sorted(axes, key=lambda k: k != "seed")}
         for combo in itertools.product(*axes.values()):
             chosen = dict(zip(axes, combo))
             chosen["backend"] = registry.get_backend(chosen.get("backend", "torch")).name
