@@ -1,10 +1,11 @@
 """How long `dlbench report` takes on many records: loading, statistics and the markdown report.
 
-The records are the published ones (``reports/results``) copied with distinct seeds and ids into
-tmp_path, so each copy is a configuration of its own with the original's runs, step counts and
-loss curves. Issue 18's targets on the 2-core development VM: 1,000 records in under 2 s, 10,000
-in under 20 s. Run with ``pytest benchmarks/test_analysis_speed.py`` (add ``--benchmark-disable``
-to only check that it works).
+The records are the published ones (``reports/results``) copied with distinct warm-up counts and
+ids into tmp_path, so each copy is a configuration of its own with the original's runs, step counts
+and loss curves (a distinct seed would not do: seeds are replicates of one configuration).
+Issue 18's targets on the 2-core development VM: 1,000 records in under 2 s, 10,000 in under 20 s.
+Run with ``pytest benchmarks/test_analysis_speed.py`` (add ``--benchmark-disable`` to only check
+that it works).
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ PUBLISHED = Path(__file__).resolve().parent.parent / "reports" / "results"
 
 
 def make_records(directory: Path, count: int) -> Path:
-    """``count`` copies of the published records, each copy set with its own seed."""
+    """``count`` copies of the published records, each copy set with its own warm-up count."""
     templates = [json.loads(p.read_text()) for p in sorted(PUBLISHED.glob("*.json"))]
     if not templates:
         pytest.skip(f"no published records in {PUBLISHED}")
     directory.mkdir(parents=True, exist_ok=True)
     for i in range(count):
         data = templates[i % len(templates)]
-        data["config"]["seed"] = 1000 + i // len(templates)
+        data["config"]["warmup"] = 1000 + i // len(templates)
         repeat = data["id"].rsplit("-r", 1)[1] if "-r" in data["id"] else "0"
         data["id"] = f"{uuid.uuid4().hex[:12]}-{cell_key(data['config'])}-r{repeat}"
         (directory / f"record-{i:05d}.json").write_text(json.dumps(data))

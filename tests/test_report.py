@@ -118,6 +118,22 @@ def test_a_one_run_cell_says_so_and_carries_no_significance_mark(tmp_path):
     assert "n.s." not in torch_row and "[" not in torch_row.split("|")[7]  # the step-time column
 
 
+def test_runs_that_differ_only_in_their_seed_are_replicates_of_one_configuration(tmp_path):
+    records = []
+    for backend, step in (("torch", 0.020), ("jax", 0.010)):
+        for s in range(5):  # a time-to-accuracy sweep: one run per seed, each its own sweep cell
+            r = fake_record(backend, step=step * (1 + 0.01 * s), seed=s, repeat=None, dataset="digits")
+            r.config["seed"] = s
+            r.id = f"{r.id}-{cell_key(r.config)}-r0"
+            records.append(r)
+    df = load_results(save_all(tmp_path / "r", records))
+    assert df["cell"].nunique() == 10 and df["configuration"].nunique() == 2
+    text = write_report(df, tmp_path / "report.md", plots=False).read_text()
+    verdict = table_rows(section(text, "Verdict"))["lenet5"]
+    assert "| 5 " in verdict and re.search(r"torch 2\.\d\d× \[", verdict) and "1 run" not in verdict
+    assert len(table_rows(section(text, "lenet5"))) == 2  # one row per backend, not per seed
+
+
 def _without_tune(record):
     del record.config["tune"]  # as written before tuning existed, so in a cell of its own
     uid, _, repeat = record.id.split("-")
@@ -153,7 +169,7 @@ def test_new_record_fields_are_shown(tmp_path):
     for r in new:
         r.memory.update(baseline_rss_bytes=200 * 2**20, peak_rss_bytes=300 * 2**20, training_bytes=100 * 2**20)
         r.flops.update(per_train_step_framework=None, framework_note="LSTM not counted by the framework",
-                       utilisation={"ceiling_flops_per_s": 1e11, "share": 0.25, "ceiling_source": "dlbench calibrate matmul",
+                       utilisation={"ceiling_flops_per_s": 1.6e10, "share": 0.9, "ceiling_source": "dlbench calibrate matmul",
                                     "datasheet_flops_per_s": None, "datasheet_share": None})
         r.timing.update(mode="window", window=4)
     old = run_set("jax", runs=3, seed=10, env={"precision": "mixed-bfloat16"})
@@ -167,7 +183,8 @@ def test_new_record_fields_are_shown(tmp_path):
     resources_jax = next(v for k, v in resources.items() if k.startswith("jax"))
     assert "windows of 4 steps" in speed_torch
     assert "100.0 MiB / 200.0 MiB / 300.0 MiB" in resources_torch
-    assert "25.0% of 100.000 GFLOP/s (dlbench calibrate matmul)" in resources_torch
+    # the cell's share follows the cell's median (about 4.0 GFLOP/s achieved), not one record's own share
+    assert re.search(r"\| 2[45]\.\d% of 16\.000 GFLOP/s \(dlbench calibrate matmul\)", resources_torch)
     assert "n/a: LSTM not counted by the framework" in resources_torch
     assert "(older record: peak only)" in resources_jax and "n/a: no machine profile" in resources_jax
     assert "⚠ +100% vs analytic" in resources_jax

@@ -2,7 +2,9 @@
 
 Columns are the record's sections joined with dots (``config.backend``,
 ``timing.step_time_s.median``, ``error.message``...), plus ``path``, ``cell`` (the sweep's cell
-key, computed from the config for records not written by a sweep), ``repeat`` (None then) and
+key, computed from the config for records not written by a sweep), ``configuration`` (the cell key
+without the seed: runs that differ only in their seed are replicates of one configuration, as
+repeats are), ``repeat`` (None for a record not written by a sweep) and
 ``run``: the record's :class:`dlbench.analysis.stats.RunSummary` (None for a failed record),
 computed once here so that nothing downstream touches the per-step times again.
 """
@@ -81,7 +83,8 @@ def row(path: Path, data: dict) -> dict:
     """One record as a flat frame row, with its cell, repeat and run summary."""
     m = RECORD_ID.match(data["id"])
     cell, repeat = (m["cell"], int(m["repeat"])) if m else (cell_key(data["config"]), None)
-    out: dict = {"path": str(path), "cell": cell, "repeat": repeat}
+    out: dict = {"path": str(path), "cell": cell, "configuration": cell_key({**data["config"], "seed": None}),
+                 "repeat": repeat}
     for key, value in data.items():
         if isinstance(value, dict):
             _flatten(key, value, out)

@@ -1,4 +1,4 @@
-"""Per-configuration aggregation: one row per cell (a configuration and all its runs)."""
+"""Per-configuration aggregation: one row per configuration and all its runs (repeats and seeds alike)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def settings_text(settings: dict | None) -> str:
 
 
 _USED_PREFIXES = ("config.", "tuning.", "backend.settings", "environment.precision", "timing.", "flops.", "memory.",
-                  "model.params", "accuracy.", "dataset.real", "loss.curve", "run", "cell")
+                  "model.params", "accuracy.", "dataset.real", "loss.curve", "run", "configuration")
 
 
 def _used(column: str) -> bool:
@@ -69,14 +69,24 @@ def _used(column: str) -> bool:
 
 
 def _cells(df: pd.DataFrame) -> dict[str, Rows]:
-    """The successful records with a run summary, as dicts grouped by cell (in record order)."""
+    """The successful records with a run summary, as dicts grouped by configuration (in record
+    order): seeds are pooled, since each run is an independent replicate of the configuration."""
     if "run" not in df:
         return {}
     ok = df.loc[(df["status"] == "ok") & df["run"].notna(), [c for c in df.columns if _used(c)]]
     groups: dict[str, Rows] = {}
     for record in ok.to_dict("records"):
-        groups.setdefault(record["cell"], []).append(record)
+        groups.setdefault(record["configuration"], []).append(record)
     return groups
+
+
+def _utilisation(g: Rows, achieved: float | None) -> dict:
+    """The cell's achieved FLOP/s as a share of the ceiling its records used (a record's own share
+    follows that record's median, not the cell's)."""
+    u = {k: first(g, f"flops.utilisation.{k}") for k in ("share", "ceiling_flops_per_s", "ceiling_source")}
+    if achieved and u["ceiling_flops_per_s"]:
+        u["share"] = achieved / u["ceiling_flops_per_s"]
+    return u
 
 
 def cell_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -105,7 +115,7 @@ def cell_table(df: pd.DataFrame) -> pd.DataFrame:
             "flops_analytic": analytic, "flops_framework": framework,
             "framework_note": first(g, "flops.framework_note"),
             "achieved": flops / st.median if flops else None,
-            "utilisation": {k: first(g, f"flops.utilisation.{k}") for k in ("share", "ceiling_flops_per_s", "ceiling_source")},
+            "utilisation": _utilisation(g, flops / st.median if flops else None),
             "utilisation_note": first(g, "flops.utilisation_note"),
             "training_bytes": max(values(g, "memory.training_bytes"), default=None),
             "baseline_bytes": max(values(g, "memory.baseline_rss_bytes"), default=None),

@@ -127,7 +127,7 @@ def plot_learning(cells: pd.DataFrame, path: Path) -> bool:
     for ax, ((model, dataset, batch), g) in zip(axes, groups):
         in_epochs, all_means = True, []
         for i, (_, c) in enumerate(representatives(g).iterrows()):
-            curve = c["loss_curves"][0]  # the first run: later runs repeat the same seed
+            curve = c["loss_curves"][0]  # the first run's: repeats retrace it, other seeds lie within noise of it
             x, smooth, epochs, means = epoch_curve(curve, c["epochs_run"])
             color = backend_color(c["backend"])
             ax.plot(x, smooth, color=color, alpha=0.35, lw=1)
