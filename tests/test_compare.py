@@ -153,6 +153,20 @@ def test_too_few_runs_decide_nothing_however_large_the_change(tmp_path):
     assert result.exit_code == 0 and "+100.0% (no interval)" in result.output
 
 
+def test_seeds_are_replicates_of_one_configuration(tmp_path):
+    def seeds(directory, step):
+        records = []
+        for s in range(5):  # one run per seed, each in its own sweep cell
+            r = fake_record(step=step * (1 + 0.002 * s), seed=s, repeat=None)
+            r.config["seed"] = s
+            r.id = f"{r.id}-{cell_key(r.config)}-r0"
+            records.append(r)
+        return load_results(save_all(directory, records))
+
+    [row] = compare(seeds(tmp_path / "old", 0.010), seeds(tmp_path / "new", 0.015)).rows
+    assert row.old.runs == row.new.runs == 5 and row.verdict == "slower"
+
+
 def test_unmatched_runs_are_listed_with_what_differs(old, tmp_path):
     new = save_all(tmp_path / "new", [fake_record("torch", seed=5), fake_record("torch", "perceptron", step=0.002, n=20)])
     c = compare(load_results(old), load_results(new))

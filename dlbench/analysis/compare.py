@@ -1,7 +1,8 @@
 """``dlbench compare OLD NEW``: each configuration's median step time, new against old.
 
-Runs match by cell key (see :func:`dlbench.execution.sweep.identity`: backend, model, dataset, batch size,
-device, backend options, steps, optimizer, seed...). The statistics are those of the report, with
+Runs match by configuration (see :func:`dlbench.execution.sweep.identity`: backend, model, dataset, batch
+size, device, backend options, steps, optimizer...; not the seed, whose runs are replicates, as in
+the report). The statistics are those of the report, with
 the run as the unit (:mod:`dlbench.analysis.stats`): the change is the ratio of the medians of the
 per-run median step times, new over old, with a bootstrap interval across runs. A configuration is
 *slower* (or *faster*) only when all three hold: the interval excludes 1, the change exceeds the
@@ -116,7 +117,7 @@ def _settings(g: pd.DataFrame) -> str:
 
 def compare(old: pd.DataFrame, new: pd.DataFrame, threshold: float = 0.05) -> Comparison:
     """Match the records of ``old`` and ``new`` (frames of :func:`dlbench.analysis.results.load_results`)."""
-    olds, news = dict(tuple(old.groupby("cell", sort=False))), dict(tuple(new.groupby("cell", sort=False)))
+    olds, news = (dict(tuple(df.groupby("configuration", sort=False))) for df in (old, new))
     out = Comparison(threshold)
     env_diffs: dict[str, None] = {}
     for cell, o in olds.items():
