@@ -2,9 +2,9 @@
 
 Runs match by configuration (see :func:`dlbench.execution.sweep.identity`: backend, model, dataset, batch
 size, device, backend options, steps, optimizer...; not the seed, whose runs are replicates, as in
-the report). The statistics are those of the report, with
-the run as the unit (:mod:`dlbench.analysis.stats`): the change is the ratio of the medians of the
-per-run median step times, new over old, with a bootstrap interval across runs. A configuration is
+the report). The statistics are those of the report, with the run as the unit
+(:mod:`dlbench.analysis.stats`): the change is the ratio of the medians of the per-run median step
+times, new over old, with a bootstrap interval across runs. A configuration is
 *slower* (or *faster*) only when all three hold: the interval excludes 1, the change exceeds the
 threshold, and it exceeds the between-run variation measured in both sets (the farthest any run's
 median lies from its own set's median): two sets of runs of the same code on the same machine
