@@ -50,6 +50,14 @@ def fake_record(backend: str = "torch", model: str = "lenet5", *, dataset: str =
     return r
 
 
+def seed_run(backend: str = "torch", model: str = "lenet5", *, seed: int, **kwargs) -> Result:
+    """One run of a seed sweep: ``seed`` in the record's config, the run in a sweep cell of its own."""
+    r = fake_record(backend, model, seed=seed, repeat=None, **kwargs)
+    r.config["seed"] = seed
+    r.id = f"{r.id}-{cell_key(r.config)}-r0"
+    return r
+
+
 def failed_record(backend: str = "torch", model: str = "lenet5", repeat: int = 0, **config) -> Result:
     cfg = RunConfig(backend=backend, model=model, dataset="synthetic", batch_size=16, steps=40, warmup=1, **config).to_dict()
     r = Result.failed(cfg, "crash", "worker exited | with status 3", environment={"cpu": "Test CPU"})
@@ -155,13 +163,7 @@ def test_too_few_runs_decide_nothing_however_large_the_change(tmp_path):
 
 def test_seeds_are_replicates_of_one_configuration(tmp_path):
     def seeds(directory, step):
-        records = []
-        for s in range(5):  # one run per seed, each in its own sweep cell
-            r = fake_record(step=step * (1 + 0.002 * s), seed=s, repeat=None)
-            r.config["seed"] = s
-            r.id = f"{r.id}-{cell_key(r.config)}-r0"
-            records.append(r)
-        return load_results(save_all(directory, records))
+        return load_results(save_all(directory, [seed_run(step=step * (1 + 0.002 * s), seed=s) for s in range(5)]))
 
     [row] = compare(seeds(tmp_path / "old", 0.010), seeds(tmp_path / "new", 0.015)).rows
     assert row.old.runs == row.new.runs == 5 and row.verdict == "slower"

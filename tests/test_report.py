@@ -18,7 +18,7 @@ from dlbench.errors import DlbenchError
 from dlbench.execution.sweep import cell_key
 from dlbench.analysis.report import write_report
 from dlbench.analysis.results import load_results, to_csv
-from tests.test_compare import failed_record, fake_record, run_set, save_all
+from tests.test_compare import failed_record, fake_record, run_set, save_all, seed_run
 from tests.test_sweep import real_sweep_dir
 
 
@@ -119,13 +119,8 @@ def test_a_one_run_cell_says_so_and_carries_no_significance_mark(tmp_path):
 
 
 def test_runs_that_differ_only_in_their_seed_are_replicates_of_one_configuration(tmp_path):
-    records = []
-    for backend, step in (("torch", 0.020), ("jax", 0.010)):
-        for s in range(5):  # a time-to-accuracy sweep: one run per seed, each its own sweep cell
-            r = fake_record(backend, step=step * (1 + 0.01 * s), seed=s, repeat=None, dataset="digits")
-            r.config["seed"] = s
-            r.id = f"{r.id}-{cell_key(r.config)}-r0"
-            records.append(r)
+    records = [seed_run(backend, step=step * (1 + 0.01 * s), seed=s, dataset="digits")  # a time-to-accuracy sweep
+               for backend, step in (("torch", 0.020), ("jax", 0.010)) for s in range(5)]
     df = load_results(save_all(tmp_path / "r", records))
     assert df["cell"].nunique() == 10 and df["configuration"].nunique() == 2
     text = write_report(df, tmp_path / "report.md", plots=False).read_text()
@@ -217,6 +212,17 @@ def test_learning_curves_are_drawn_for_real_data_only(tmp_path):
     real.timing["epochs_run"] = 3.0
     text = write_report(load_results(save_all(tmp_path / "d", [real])), tmp_path / "d-report" / "report.md").read_text()
     assert "![learning](report-learning.png)" in text and "No speed plot" in text
+
+
+def test_the_learning_curve_of_a_seed_sweep_is_its_lowest_seed_on_every_backend(tmp_path):
+    from dlbench.analysis.report import cell_table
+
+    records = [seed_run(backend, "mlp", dataset="digits", seed=s)  # record order differs between backends
+               for backend, seeds in (("torch", (2, 0, 1)), ("jax", (1, 0))) for s in seeds]
+    for r in records:
+        r.loss["curve"], r.timing["epochs_run"] = [float(r.config["seed"])] * 30, 1.0 + r.config["seed"]
+    cells = cell_table(load_results(save_all(tmp_path / "r", records)))
+    assert [c for c in cells["loss_curve"]] == [([0.0] * 30, 1.0)] * 2
 
 
 def test_per_epoch_means_of_a_loss_curve():

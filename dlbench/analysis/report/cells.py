@@ -89,6 +89,16 @@ def _utilisation(g: Rows, achieved: float | None) -> dict:
     return u
 
 
+def _loss_curve(g: Rows) -> tuple[list, float | None] | None:
+    """(training-loss curve, epochs it spans) of the configuration's lowest-seed run: every backend
+    then shows the same seed, whose batches and initial weights they share."""
+    runs = [r for r in g if isinstance(r.get("loss.curve"), list) and r["loss.curve"]]
+    if not runs:
+        return None
+    run = min(runs, key=lambda r: r.get("config.seed") or 0)
+    return run["loss.curve"], run.get("timing.epochs_run")
+
+
 def cell_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per cell of the successful records: identity, run-level statistics and aggregates."""
     rows = []
@@ -125,8 +135,7 @@ def cell_table(df: pd.DataFrame) -> pd.DataFrame:
             "top1": float(np.mean(top1)) if top1 else None, "top5": float(np.mean(top5)) if top5 else None,
             "accuracy_reason": head.get("accuracy.reason"),
             "real_data": bool(first(g, "dataset.real", head["config.dataset"] != "synthetic")),
-            "loss_curves": [c for c in values(g, "loss.curve") if isinstance(c, list) and c],
-            "epochs_run": first(g, "timing.epochs_run"),
+            "loss_curve": _loss_curve(g),
         })
     cells = pd.DataFrame(rows, dtype=object)  # object: None stays None, not NaN
     if len(cells):

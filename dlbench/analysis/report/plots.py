@@ -119,7 +119,7 @@ def epoch_curve(curve: list[float], epochs: float | None) -> tuple[np.ndarray, n
 
 def plot_learning(cells: pd.DataFrame, path: Path) -> bool:
     """Training loss per epoch (markers) and smoothed (line) for the real-data cells; False if none."""
-    real = cells[cells["real_data"].astype(bool) & cells["loss_curves"].map(bool)]
+    real = cells[cells["real_data"].astype(bool) & cells["loss_curve"].map(bool)]
     if not len(real):
         return False
     groups = list(real.groupby(["model", "dataset", "batch_size"], sort=True))
@@ -127,8 +127,8 @@ def plot_learning(cells: pd.DataFrame, path: Path) -> bool:
     for ax, ((model, dataset, batch), g) in zip(axes, groups):
         in_epochs, all_means = True, []
         for i, (_, c) in enumerate(representatives(g).iterrows()):
-            curve = c["loss_curves"][0]  # the first run's: repeats retrace it, other seeds lie within noise of it
-            x, smooth, epochs, means = epoch_curve(curve, c["epochs_run"])
+            curve, epochs_run = c["loss_curve"]
+            x, smooth, epochs, means = epoch_curve(curve, epochs_run)
             color = backend_color(c["backend"])
             ax.plot(x, smooth, color=color, alpha=0.35, lw=1)
             all_means.append(means)
