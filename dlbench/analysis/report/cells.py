@@ -109,6 +109,7 @@ def cell_table(df: pd.DataFrame) -> pd.DataFrame:
         analytic, framework = first(g, "flops.per_train_step_analytic"), first(g, "flops.per_train_step_framework")
         top1, top5 = values(g, "accuracy.top1"), values(g, "accuracy.top5")
         flops = analytic if analytic is not None else framework
+        achieved = flops / st.median if flops else None
         precision = first(g, "config.precision", PRECISION_DEFAULT)
         rows.append({
             "cell": cell, "model": head["config.model"], "backend": head["config.backend"], "label": label(head),
@@ -124,8 +125,8 @@ def cell_table(df: pd.DataFrame) -> pd.DataFrame:
             "timing_mode": first(g, "timing.mode", "step"), "window": first(g, "timing.window"),
             "flops_analytic": analytic, "flops_framework": framework,
             "framework_note": first(g, "flops.framework_note"),
-            "achieved": flops / st.median if flops else None,
-            "utilisation": _utilisation(g, flops / st.median if flops else None),
+            "achieved": achieved,
+            "utilisation": _utilisation(g, achieved),
             "utilisation_note": first(g, "flops.utilisation_note"),
             "training_bytes": max(values(g, "memory.training_bytes"), default=None),
             "baseline_bytes": max(values(g, "memory.baseline_rss_bytes"), default=None),
