@@ -194,6 +194,26 @@ def test_report_section_scores_each_backend_and_plots(tmp_path):
     assert section.render(pd.DataFrame([{"status": "ok", "config.backend": "torch"}]), tmp_path / "r.md", True) == []
 
 
+def _curve_record(backend: str, seed: int, top1: list[float]) -> dict:
+    r = _record(backend, seed, 1.0)
+    r["target.curve"] = [{"step": 10 * i, "epoch": 0.5 * i, "elapsed_s": float(i), "top1": t, "top5": 0.99,
+                          "loss": 1.0} for i, t in enumerate(top1, 1)]
+    return r
+
+
+def test_report_says_how_far_one_seed_parts_between_backends():
+    rows = [_curve_record("torch", 0, [0.5, 0.7, 0.81]), _curve_record("jax", 0, [0.5, 0.7, 0.81]),
+            _curve_record("torch", 1, [0.5, 0.79, 0.82]), _curve_record("jax", 1, [0.6, 0.72, 0.75, 0.78, 0.81]),
+            _curve_record("torch", 2, [0.4, 0.81])]  # one backend only: nothing to compare
+    text, gap = section.seed_agreement(pd.DataFrame(rows))
+    assert gap == pytest.approx(0.10)
+    assert "same evaluation on 1 of 2 seeds and within one on 1 of 2" in text
+    assert "(seed 1, evaluation 1)" in text and "seed 1: jax 5, torch 3" in text and "seed 2" not in text
+    same = section.seed_agreement(pd.DataFrame(rows[:2]))
+    assert same[1] == 0 and "same evaluation on 1 of 1 seeds" in same[0] and "identical at every evaluation" in same[0]
+    assert section.seed_agreement(pd.DataFrame(rows[4:])) == ("", None)
+
+
 INSTALLED = [b for b, module in (("torch", "torch"), ("tensorflow", "tensorflow"), ("jax", "jax")) if has(module)]
 
 

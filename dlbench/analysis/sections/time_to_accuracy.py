@@ -4,7 +4,9 @@ Per backend, over its seeds: MLPerf's olympic mean (drop the fastest and the slo
 the rest; at least :data:`OLYMPIC_MIN_RUNS` runs; a run that did not reach the target counts as
 the slowest, so one such run is dropped and two void the score), the median with a bootstrap 95 %
 interval across seeds (not-reached runs count as infinitely slow), the convergence rate and the
-epochs to target; plots of test top-1 against the clock and against epochs, one colour per backend.
+epochs to target; per seed run on several backends, the evaluation at which each reached the target
+and the largest top-1 gap between them; plots of test top-1 against the clock and against epochs,
+one colour per backend.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dlbench.analysis.report.cells import with_group_columns
 from dlbench.analysis.style import backend_color, save_png
 
 OLYMPIC_MIN_RUNS = 5  # MLPerf Training's minimum number of runs for a score
+SAME_TOP1 = 1e-9  # top-1 gaps up to this are float noise: the curves are the same
 #: settings that, when they differ between records, make separate comparisons
 GROUP = ("config.model", "config.dataset", "target.target", "config.batch_size", "config.optimizer", "config.lr",
          "config.device", "config.precision")
@@ -80,12 +83,51 @@ def _backend_row(runs: pd.DataFrame) -> dict:
     }
 
 
+def _reached_at(top1: Sequence[float], target: float) -> int | None:
+    """The 1-based evaluation at which a top-1 curve first reached ``target`` (None: it never did)."""
+    return next((i for i, t in enumerate(top1, 1) if t >= target), None)
+
+
+def seed_agreement(group: pd.DataFrame) -> tuple[str, float | None]:
+    """(markdown paragraph, largest top-1 gap) comparing, per seed run on several backends, the
+    evaluation that reached the target and the top-1 at each shared evaluation. Same weights and
+    batches need not give the same trajectory: float32 rounding differs between frameworks and
+    grows over thousands of steps, and each framework draws its own dropout masks."""
+    target = float(group["target.target"].iloc[0])
+    reached_at, gap, where = {}, None, ""
+    for seed, runs in sorted(group.groupby("config.seed")):
+        if runs["config.backend"].nunique() < 2:
+            continue
+        curves = {b: [p["top1"] for p in (c or [])] for b, c in zip(runs["config.backend"], runs["target.curve"])}
+        reached_at[seed] = {b: _reached_at(curves[b], target) for b in sorted(curves)}
+        for i in range(min(map(len, curves.values()))):
+            spread = max(c[i] for c in curves.values()) - min(c[i] for c in curves.values())
+            if gap is None or spread > gap:
+                gap, where = spread, f"seed {seed}, evaluation {i + 1}"
+    if not reached_at:
+        return "", None
+    spreads = [max(at.values()) - min(at.values()) if None not in at.values() else math.inf
+               for at in reached_at.values()]
+    n = len(spreads)
+    text = (f"Same seed across backends (same initial weights, same batches): the target was reached at the same "
+            f"evaluation on {sum(s == 0 for s in spreads)} of {n} seeds and within one on "
+            f"{sum(s <= 1 for s in spreads)} of {n}")
+    if gap is not None and gap <= SAME_TOP1:
+        text += "; their top-1 is identical at every evaluation they share"
+    elif gap is not None:
+        text += f"; the largest top-1 gap between backends at one evaluation is {gap:.4f} ({where})"
+    per_seed = "; ".join(f"seed {seed}: " + ", ".join(f"{b} {i or '—'}" for b, i in at.items())
+                         for seed, at in reached_at.items())
+    return f"{text}. Evaluation that reached it: {per_seed}.", gap
+
+
 def _slug(*parts: object) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", "-".join(str(p) for p in parts)).strip("-")
 
 
-def plot(group: pd.DataFrame, title: str, path: Path) -> None:
-    """Test top-1 against the MLPerf clock and against epochs, one line per run, coloured by backend."""
+def plot(group: pd.DataFrame, title: str, path: Path, gap: float | None = None) -> None:
+    """Test top-1 against the MLPerf clock and against epochs, one line per run, coloured by backend;
+    ``gap`` is the largest top-1 gap between backends at one seed and evaluation."""
     import matplotlib.pyplot as plt
 
     target = float(group["target.target"].iloc[0])
@@ -112,7 +154,12 @@ def plot(group: pd.DataFrame, title: str, path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
     by_time.set_title("top-1 against time")
-    by_epoch.set_title("top-1 against epochs (a seed's curves coincide)")
+    if gap is None:
+        by_epoch.set_title("top-1 against epochs")
+    elif gap <= SAME_TOP1:
+        by_epoch.set_title("top-1 against epochs (same seed: one curve on every backend)")
+    else:
+        by_epoch.set_title(f"top-1 against epochs (same seed: backends up to {gap:.3f} apart)")
     fig.suptitle(title)
     save_png(fig, path)
 
@@ -141,9 +188,12 @@ def render(df: pd.DataFrame, out: Path, plots: bool) -> list[str]:
                   f"{', '.join(sorted({f'{m:g}' for m in group['target.max_epochs']}))} epochs.", ""]
         table = pd.DataFrame([_backend_row(r) for _, r in sorted(group.groupby("config.backend"))])
         lines += [table.to_markdown(index=False, disable_numparse=True), ""]
+        agreement, gap = seed_agreement(group)
+        if agreement:
+            lines += [agreement, ""]
         if plots:
             file = f"{out.stem}-tta-{_slug(model, dataset, target, 'bs', batch)}.png"
             plot(group, f"{title}: test top-1 per evaluation, one line per seed (batch {batch}, {optimizer})",
-                 out.parent / file)
+                 out.parent / file, gap)
             lines += [f"![{title}]({file})", ""]
     return lines
