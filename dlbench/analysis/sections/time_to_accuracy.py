@@ -83,23 +83,20 @@ def _backend_row(runs: pd.DataFrame) -> dict:
     }
 
 
-def _reached_at(top1: Sequence[float], target: float) -> int | None:
-    """The 1-based evaluation at which a top-1 curve first reached ``target`` (None: it never did)."""
-    return next((i for i, t in enumerate(top1, 1) if t >= target), None)
-
-
 def seed_agreement(group: pd.DataFrame) -> tuple[str, float | None]:
     """(markdown paragraph, largest top-1 gap) comparing, per seed run on several backends, the
     evaluation that reached the target and the top-1 at each shared evaluation. Same weights and
     batches need not give the same trajectory: float32 rounding differs between frameworks and
     grows over thousands of steps, and each framework draws its own dropout masks."""
-    target = float(group["target.target"].iloc[0])
     reached_at, gap, where = {}, None, ""
     for seed, runs in sorted(group.groupby("config.seed")):
         if runs["config.backend"].nunique() < 2:
             continue
+        runs = runs.sort_values("config.backend")
         curves = {b: [p["top1"] for p in (c or [])] for b, c in zip(runs["config.backend"], runs["target.curve"])}
-        reached_at[seed] = {b: _reached_at(curves[b], target) for b in sorted(curves)}
+        # a run stops at the evaluation that reached the target: the last point of its curve
+        reached_at[seed] = {b: len(curves[b]) if hit else None for b, hit in zip(runs["config.backend"],
+                                                                                runs["target.reached"])}
         for i in range(min(map(len, curves.values()))):
             spread = max(c[i] for c in curves.values()) - min(c[i] for c in curves.values())
             if gap is None or spread > gap:
