@@ -89,6 +89,19 @@ def _utilisation(g: Rows, achieved: float | None) -> dict:
     return u
 
 
+def _memory(g: Rows) -> dict:
+    """Host memory of the run that grew most while training: one run's training growth, baseline
+    and peak, which add up (maxima taken separately may come from three runs and add up to more
+    than any of them reached). Older records measured the peak only: its maximum."""
+    grew = [r for r in g if present(r.get("memory.training_bytes"))]
+    if not grew:
+        peaks = values(g, "memory.peak_rss_bytes") or values(g, "memory.host_peak_rss_bytes")
+        return {"training_bytes": None, "baseline_bytes": None, "peak_bytes": max(peaks, default=None)}
+    run = max(grew, key=lambda r: r["memory.training_bytes"])
+    return {"training_bytes": run["memory.training_bytes"], "baseline_bytes": run.get("memory.baseline_rss_bytes"),
+            "peak_bytes": first([run], "memory.peak_rss_bytes", run.get("memory.host_peak_rss_bytes"))}
+
+
 def _loss_curve(g: Rows) -> tuple[list, float | None] | None:
     """(training-loss curve, epochs it spans) of the configuration's lowest-seed run: every backend
     then shows the same seed, whose batches and initial weights they share."""
@@ -128,9 +141,7 @@ def cell_table(df: pd.DataFrame) -> pd.DataFrame:
             "achieved": achieved,
             "utilisation": _utilisation(g, achieved),
             "utilisation_note": first(g, "flops.utilisation_note"),
-            "training_bytes": max(values(g, "memory.training_bytes"), default=None),
-            "baseline_bytes": max(values(g, "memory.baseline_rss_bytes"), default=None),
-            "peak_bytes": max(values(g, "memory.peak_rss_bytes") or values(g, "memory.host_peak_rss_bytes"), default=None),
+            **_memory(g),
             "device_mem": max(values(g, "memory.device_peak_bytes"), default=None),
             "params": (head.get("model.params_trainable"), head.get("model.params_non_trainable")),
             "top1": float(np.mean(top1)) if top1 else None, "top5": float(np.mean(top5)) if top5 else None,

@@ -100,8 +100,8 @@ NOTES = [
     "- Throughput: batch size / median step time. Achieved FLOP/s: FLOPs per step (analytic when known) / median "
     "step time; utilisation is its share of the measured ceiling named beside it. Framework FLOPs further than "
     f"{tables.FLOPS_DISAGREE:.0%} from the analytic count are flagged ⚠.",
-    "- Host memory: training = peak − baseline (baseline: after the framework loaded and the model was built); "
-    "older records measured the peak only.",
+    "- Host memory: training = peak − baseline (baseline: after the framework loaded and the model was built), "
+    "all three from the run whose training grew most; older records measured the peak only.",
     "- Time to first step includes compilation (XLA, torch.compile) and caches warming up.",
 ]
 
