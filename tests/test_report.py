@@ -159,6 +159,48 @@ def test_the_report_opens_with_the_verdict_tuned_and_defaults_side_by_side(tmp_p
     assert "(tuned)" in section(text, "lenet5") and "(defaults)" in section(text, "lenet5")
 
 
+def test_fairness_lists_each_tuned_choice_with_its_models_and_warns_only_about_untuned_ones(tmp_path):
+    def tuned(backend, model, settings, seed):
+        records = run_set(backend, model, settings=settings, seed=seed, runs=1)
+        for r in records:
+            r.tuning = {"mode": "tuned", "chosen": settings}
+        return records
+
+    records = [*tuned("torch", "lenet5", {"compile": True}, 0), *tuned("torch", "mlp", {"compile": False}, 1),
+               *tuned("tensorflow", "lenet5", {"xla": True}, 2), *tuned("tensorflow", "mlp", {"xla": True}, 3)]
+    fairness = section(write_report(load_results(save_all(tmp_path / "tuned", records)), tmp_path / "t.md",
+                                    plots=False).read_text(), "Fairness settings")
+    assert "compile=True (lenet5); compile=False (mlp)" in fairness and "| xla=True " in fairness
+    assert "graph compilation differs" not in fairness and "batch sizes differs" not in fairness
+
+    defaults = [*run_set("torch", seed=4, runs=1, tune=False), *run_set("tensorflow", settings={"xla": True}, seed=5,
+                                                                         runs=1, tune=False, batch_size=32)]
+    text = write_report(load_results(save_all(tmp_path / "all", [*records, *defaults])), tmp_path / "a.md",
+                        plots=False).read_text()
+    fairness = section(text, "Fairness settings")
+    assert "graph compilation differs where no tuner chose it (tensorflow xla=True, torch compile=False)" in fairness
+    assert "batch sizes differs between backends: tensorflow 16, 32, torch 16" in fairness
+
+
+def test_the_doctor_noise_a_record_carries_is_shown_as_a_percentage(tmp_path):
+    records = run_set("torch", runs=2, env={"noise": {"cv": 0.0179416, "verdict": "quiet", "measured": "t"}})
+    env = section(write_report(load_results(save_all(tmp_path / "r", records)), tmp_path / "r.md",
+                               plots=False).read_text(), "Environment")
+    assert re.search(r"^\| noise\.cv +\| 1\.8% +\|", env, re.M), env
+
+
+def test_memory_of_a_configuration_is_one_runs_and_adds_up(tmp_path):
+    from dlbench.analysis.report import cell_table
+
+    records = run_set("tensorflow", runs=3)
+    for r, (baseline, training) in zip(records, ((1026, 173), (790, 288), (796, 378))):  # MiB, as published
+        r.memory.update(baseline_rss_bytes=baseline * 2**20, training_bytes=training * 2**20,
+                        peak_rss_bytes=(baseline + training) * 2**20)
+    [cell] = cell_table(load_results(save_all(tmp_path / "r", records))).to_dict("records")
+    assert (cell["baseline_bytes"], cell["training_bytes"], cell["peak_bytes"]) == (796 * 2**20, 378 * 2**20,
+                                                                                     1174 * 2**20)
+
+
 def test_new_record_fields_are_shown(tmp_path):
     new = run_set("torch", runs=3, precision="float32", timing="window", window=4)
     for r in new:

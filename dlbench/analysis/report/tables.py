@@ -15,6 +15,7 @@ MACHINE_ROWS = {"cpu": "CPU", "logical_cores": "logical cores", "usable_cores": 
                 "device_name": "device", "platform": "OS", "python": "Python", "numpy": "NumPy", "dlbench": "dlbench"}
 SAME_MACHINE_KEYS = ("cpu", "logical_cores", "usable_cores", "python")  # must agree for times to be comparable
 HIDDEN_ENV_KEYS = ("argv", "framework")
+ENV_FORMATS = {"noise.cv": lambda cv: f"{cv:.1%}"}  # `dlbench doctor`'s drift CV, a fraction
 COMPILE_KEYS = ("compile", "xla", "jit", "jit_compile")
 FLOPS_DISAGREE = 0.25  # framework and analytic FLOPs further apart than this are flagged
 
@@ -38,7 +39,8 @@ def environment_section(ok: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     for backend, g in ok.groupby("config.backend", sort=True):
         column = []
         for k in keys:
-            values = _distinct(g[f"environment.{k}"])
+            raw = g[f"environment.{k}"]
+            values = _distinct(raw.map(ENV_FORMATS[k], na_action="ignore") if k in ENV_FORMATS else raw)
             column.append(" / ".join(values) or "—")
             if len(values) > 1 and not k.startswith("noise."):
                 warnings.append(f"{backend}: `{k}` differs between records: {', '.join(values)}")
@@ -56,15 +58,29 @@ def _compile_state(settings: dict) -> tuple[str, bool | None]:
     return "no switch", None
 
 
+MEASURED_MODES = ("tuned", "cached")  # settings a tuner chose by timing them on this machine
+
+
+def _per_model(g: pd.DataFrame, describe) -> str:
+    """``describe(settings)`` of a backend's records; where it differs, the models that ran each."""
+    models: dict[str, set] = {}
+    for model, settings in zip(g["config.model"], g["backend.settings"]):
+        models.setdefault(describe(settings or {}), set()).add(model)
+    if len(models) == 1:
+        return next(iter(models))
+    return "; ".join(f"{d} ({', '.join(sorted(m))})" for d, m in models.items())
+
+
 def fairness_section(ok: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Settings that decide whether backends are compared like for like, one row per backend
-    variant, with a warning for each that differs between backends."""
-    rows, compiled, backends = [], {}, set()
-    labels = pd.Series([label({"config.backend": b, "config.backend_options": o})
-                        for b, o in zip(ok["config.backend"], ok["config.backend_options"])], index=ok.index)
-    for lab, g in ok.groupby(labels, sort=True):
-        settings = g.iloc[0]["backend.settings"] or {}
-        state, on = _compile_state(settings)
+    variant (tuned apart from the rest), with a warning for each that differs between backends.
+    Graph compilation a tuner chose by measurement is fair by construction, so only the other
+    records' compilation is held to one setting."""
+    rows, compiled = [], {}
+    labels = [label({"config.backend": b, "config.backend_options": o})
+              for b, o in zip(ok["config.backend"], ok["config.backend_options"])]
+    measured = ok.get("tuning.mode", pd.Series(None, index=ok.index)).isin(MEASURED_MODES)
+    for (lab, by_tuner), g in ok.groupby([pd.Series(labels, index=ok.index), measured], sort=True):
         threads = _distinct(g.get("environment.threads", pd.Series(dtype=object))) or \
             _distinct(g.get("environment.cpu_threads", pd.Series(dtype=object)))
         modes = _distinct(g.get("tuning.mode", pd.Series(dtype=object)))
@@ -73,22 +89,31 @@ def fairness_section(ok: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             "batch sizes": ", ".join(str(b) for b in sorted(set(g["config.batch_size"]))),
             "tuning": " / ".join(modes) or ("tuned" if g.get("config.tune", pd.Series([False])).fillna(False).any()
                                              else "none (framework defaults)"),
-            "graph compilation": state,
+            "graph compilation": _per_model(g, lambda s: _compile_state(s)[0]),
             "precision": " / ".join(_distinct(g.get("environment.precision", pd.Series(dtype=object)))) or "—",
             "threads": " / ".join(threads) or "—",
-            "settings": settings_text(settings),
+            "settings": _per_model(g, settings_text),
         })
-        compiled[lab] = (f"{g.iloc[0]['config.backend']} {state}", on)
-        backends.add(g.iloc[0]["config.backend"])
+        if not by_tuner:
+            compiled[lab] = {_compile_state(s or {}) for s in g["backend.settings"]}
     warnings = []
-    if len({s for _, s in compiled.values() if s is not None}) > 1:
-        detail = ", ".join(dict.fromkeys(t for t, _ in compiled.values()))
-        warnings.append(f"graph compilation differs ({detail}): eager and compiled steps are not like for like")
+    if len({on for states in compiled.values() for _, on in states if on is not None}) > 1:
+        detail = ", ".join(f"{lab.split()[0]} {t}" for lab, states in compiled.items() for t, _ in sorted(states))
+        warnings.append(f"graph compilation differs where no tuner chose it ({detail}): eager and compiled steps are "
+                        "not like for like")
     for name in ("precision", "threads", "device", "batch sizes"):
-        values = {r[name] for r in rows if r[name] != "—"}
-        if len(backends) > 1 and len(values) > 1:
-            warnings.append(f"{name} differs between backends: " + ", ".join(f"{r['backend']} {r[name]}" for r in rows))
+        per_backend: dict[str, set] = {}
+        for r in rows:
+            if r[name] != "—":
+                per_backend.setdefault(r["backend"].split()[0], set()).update(r[name].split(", "))
+        if len({frozenset(v) for v in per_backend.values()}) > 1:
+            warnings.append(f"{name} differs between backends: " + ", ".join(
+                f"{b} {', '.join(sorted(v, key=_natural))}" for b, v in sorted(per_backend.items())))
     return pd.DataFrame(rows), warnings
+
+
+def _natural(value: str) -> tuple:
+    return (0, int(value), "") if value.isdigit() else (1, 0, value)
 
 
 def versus(cells: pd.DataFrame) -> dict[str, str]:
