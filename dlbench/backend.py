@@ -42,6 +42,9 @@ class Option:
     help: str
     choices: tuple | None = None
     tune: Mapping[str, tuple] | None = field(default=None, hash=False)
+    #: values that turn a compiler on (torch.compile): their first step compiles the model, which
+    #: tuning's cost estimate must allow for (:mod:`dlbench.tuning.budget`)
+    compiles: tuple = ()
 
     def __post_init__(self):
         for device, values in (self.tune or {}).items():
@@ -83,6 +86,11 @@ class Backend(abc.ABC):
     def performance_options(cls, device: str) -> dict[str, tuple]:
         """The performance settings worth tuning on ``device``, each with its candidate values."""
         return {k: tuple(o.tune[device]) for k, o in cls.options.items() if o.tune and device in o.tune}
+
+    @classmethod
+    def compiles(cls, settings: Mapping[str, Any]) -> bool:
+        """Whether ``settings`` turn on a compiler that the defaults leave off."""
+        return any(v in cls.options[k].compiles and v != cls.options[k].default for k, v in settings.items())
 
     @classmethod
     def check_dtype(cls, dtype: str) -> None:

@@ -52,8 +52,9 @@ class RunConfig:
     timeout: float | None = None
     augment: str = "none"
     prefetch: int | None = None
-    #: tune the backend's performance settings (never its numerics) before the timed run
-    tune: bool = True
+    #: tune the backend's performance settings (never its numerics) before the timed run: None when
+    #: it pays for itself (:mod:`dlbench.tuning.budget`), True always, False never
+    tune: bool | None = None
     #: ``step``: a sync after every step; ``window``: one sync per ``window`` steps
     timing: str = "step"
     window: int = 10
@@ -128,19 +129,11 @@ class RunConfig:
         return cls(**data)
 
 
-#: the settings that say what a run measures; choosing any of them leaves the bare run's quick look
-WORKLOAD = ("dataset", "steps", "epochs", "batch_size")
-
-
-def with_default_run(default_run: dict[str, Any], chosen: dict[str, Any], sweep: bool = False) -> dict[str, Any]:
+def with_default_run(default_run: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
     """``chosen`` settings completed by a model's declared bare run. A chosen ``steps`` or ``epochs``
     replaces the other of the two; a chosen dataset other than the bare run's drops its step count
-    (a run on real data trains epochs). The bare run's ``tune`` (off: a quick look) holds only while
-    the user takes its workload as declared: a run whose data, steps, epochs or batch size the user
-    chose is a measurement, and a sweep a comparison, so both tune unless told not to."""
+    (a run on real data trains epochs)."""
     merged = {**default_run, **chosen}
-    if "tune" not in chosen and (sweep or any(k in chosen for k in WORKLOAD)):
-        merged.pop("tune", None)
     if "dataset" in chosen and chosen["dataset"] != default_run.get("dataset", chosen["dataset"]) \
             and "steps" not in chosen:
         merged.pop("steps", None)

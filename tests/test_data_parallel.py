@@ -54,6 +54,34 @@ def test_a_strong_scaling_run_splits_the_global_batch(tmp_path):
     assert d["batch_policy"].startswith("strong")
 
 
+@pytest.mark.torch
+@pytest.mark.skipif(not has("torch"), reason="torch not installed")
+def test_two_srun_tasks_make_one_record(tmp_path):
+    """As ``srun --ntasks 2 dlbench run ... --replicas 2`` starts them: one process per task, told
+    apart by Slurm's variables alone; task 0 records, task 1 says it does not."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "dlbench.cli", "run", "-b", "torch", "-m", "mlp", "-d", "synthetic", "--steps", "3",
+           "--warmup", "1", "--batch-size", "8", "--replicas", "2", "--no-tune", "--timeout", "120", "-q",
+           "--output", str(tmp_path)]
+    tasks = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                              env={**os.environ, "SLURM_PROCID": str(rank), "SLURM_NTASKS": "2", "SLURM_LOCALID": str(rank),
+                                   "SLURM_NTASKS_PER_NODE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+             for rank in (0, 1)]
+    try:
+        outputs = [task.communicate(timeout=240) for task in tasks]
+    finally:
+        for task in tasks:
+            task.kill()
+    assert [task.returncode for task in tasks] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert "process 1 of 2 (slurm) of a 2-replica run: process 0 writes the record" in outputs[1][1]
+    records = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
+    assert len(records) == 1 and records[0]["distributed"]["processes"] == 2
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not all(has(m) for m in ("torch", "tensorflow", "jax")), reason="needs all three frameworks")
 def test_verify_proves_two_replicas_train_as_one_device_does():

@@ -36,8 +36,7 @@ def test_the_bare_run_applies_and_what_the_user_gives_wins(test_plugins, tmp_pat
     assert (bare["dataset"], bare["steps"], bare["warmup"], bare["batch_size"]) == ("synthetic", 10, 2, 8)
     real = resolved(tmp_path, "-m", "alexnet", "-d", "digits", "--epochs", "2", "--batch-size", "32")
     assert (real["dataset"], real["steps"], real["epochs"], real["batch_size"]) == ("digits", None, 2, 32)
-    assert bare["tune"] is False and real["tune"] is True  # a chosen workload is a measurement: it tunes
-    assert resolved(tmp_path, "-m", "alexnet", "--steps", "3")["tune"] is True
+    assert bare["tune"] is None and real["tune"] is None  # tuned when it pays: the run decides (dlbench.tuning.budget)
     assert resolved(tmp_path, "-m", "alexnet", "--batch-size", "4", "--no-tune")["tune"] is False
     assert resolved(tmp_path, "-m", "alexnet", "--tune")["tune"] is True
     small = resolved(tmp_path, "-m", "lenet5")
@@ -58,3 +57,27 @@ def test_the_summary_names_the_data_and_how_to_measure_accuracy():
     assert small.endswith("for accuracy: dlbench run -b torch -m lenet5 -d digits)")
     real = dict(summary.rows(record({"name": "digits", "real": True, "train_size": 1437, "test_size": 360})))
     assert real["dataset"] == "digits (real data: 1,437 train / 360 test)"
+
+
+def bare_torch_run(tmp_path, *args) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "dlbench.cli", "run", "-b", "torch", *args, "--json", "-q",
+                           "--timeout", "300", "--output", str(tmp_path)], capture_output=True, text=True, timeout=360)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("args", [(), ("-m", "resnet50", "-d", "synthetic", "--steps", "1", "--batch-size", "2")],
+                         ids=["bare", "resnet50-one-step"])
+def test_a_short_run_does_not_spend_longer_tuning_than_training(tmp_path, args):
+    """On an empty cache (each test has its own), as the README's first command runs it."""
+    pytest.importorskip("torch")
+    rec = bare_torch_run(tmp_path, *args)
+    tuning = rec["tuning"]
+    assert tuning["mode"] == "skipped" and tuning["note"].startswith("not tuned: the run")
+    assert tuning["time_s"] <= rec["timing"]["train_time_s"]
+    assert rec["backend"]["settings"] == {"compile": False, "channels_last": False}

@@ -229,7 +229,9 @@ def test_new_record_fields_are_shown(tmp_path):
     assert "ran different precisions" in text and "mixed-bfloat16" in precision and "float32" in precision and "⚠" in precision
 
 
-def test_section_modules_are_rendered_after_the_model_tables_and_a_broken_one_is_reported(tmp_path, monkeypatch):
+@pytest.fixture
+def broken_section(monkeypatch):
+    """A good report section and one that raises."""
     from dlbench.analysis import sections
 
     good, bad = types.ModuleType("good"), types.ModuleType("bad")
@@ -238,10 +240,27 @@ def test_section_modules_are_rendered_after_the_model_tables_and_a_broken_one_is
     monkeypatch.setitem(sys.modules, "dlbench.analysis.sections.test_good", good)
     monkeypatch.setitem(sys.modules, "dlbench.analysis.sections.test_bad", bad)
     monkeypatch.setattr(sections, "SECTIONS", ("test_good", "test_bad"))
+
+
+def test_section_modules_are_rendered_after_the_model_tables_and_a_broken_one_is_reported(tmp_path, broken_section):
     directory = save_all(tmp_path / "r", run_set("torch", runs=3))
-    text = write_report(load_results(directory), tmp_path / "report.md", plots=False).read_text()
+    text = write_report(load_results(directory), tmp_path / "report.md", plots=False, keep_going=True).read_text()
     assert text.index("## lenet5") < text.index("## Extra section\n\n3 records")
     assert "section `test_bad` failed: ZeroDivisionError" in text
+
+
+def test_a_failing_section_fails_the_report_loudly_unless_told_to_keep_going(tmp_path, broken_section):
+    directory = save_all(tmp_path / "r", run_set("torch", runs=3))
+    out = tmp_path / "report.md"
+    out.write_text("the published report")
+    failed = CliRunner().invoke(cli, ["report", str(directory), "-o", str(out), "--no-plots"])
+    assert failed.exit_code == 1
+    assert "report section `test_bad` failed: ZeroDivisionError" in failed.stderr
+    assert "Traceback" in failed.stderr and "1 / 0" in failed.stderr
+    assert "--keep-going" in failed.stderr and out.read_text() == "the published report"  # nothing lost
+    kept = CliRunner().invoke(cli, ["report", str(directory), "-o", str(out), "--no-plots", "--keep-going"])
+    assert kept.exit_code == 0 and "report section `test_bad` failed" in kept.stderr
+    assert "section `test_bad` failed: ZeroDivisionError" in out.read_text()
 
 
 def test_learning_curves_are_drawn_for_real_data_only(tmp_path):

@@ -233,6 +233,22 @@ def test_dry_run_lists_and_runs_nothing(tmp_path, monkeypatch):
     assert "torch/perceptron synthetic bs16" in result.output
 
 
+def test_a_seed_list_is_the_replication_one_run_per_seed_unless_repeat_is_given(tmp_path):
+    # the README's time-to-accuracy command, as written
+    readme = ["-b", "torch,tensorflow,jax", "-m", "mlp", "-d", "fashion-mnist", "--target-accuracy", "0.87",
+              "--eval-every", "0.5", "--max-epochs", "10", "--seeds", "0,1,2,3,4", "--output", tmp_path, "--dry-run"]
+    result = invoke(*readme)
+    assert result.exit_code == 0, result.output
+    assert "15 configurations × 1 repeat = 15 runs" in result.output and "the seeds are the replicates" in result.output
+    assert len([line for line in result.output.splitlines() if "/mlp " in line]) == 15
+    assert "15 configurations × 2 repeats = 30 runs" in invoke(*readme, "--repeat", "2").output
+    path = tmp_path / "seeds.toml"
+    path.write_text('model = "mlp"\ndataset = "synthetic"\nsteps = 5\nseed = [0, 1]\n')
+    assert "2 configurations × 1 repeat = 2 runs" in invoke("--config", path, "--dry-run", "--output", tmp_path).output
+    assert "1 configuration × 5 repeats = 5 runs" in invoke("-m", "mlp", "-d", "synthetic", "--steps", "5", "--seed", "3",
+                                                           "--dry-run", "--output", tmp_path).output
+
+
 def test_stale_temp_files_are_cleared_and_a_second_sweep_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr("dlbench.execution.runner.run", fake_run())
     stale, fresh = tmp_path / ".tmp-old.json", tmp_path / ".tmp-new.json"

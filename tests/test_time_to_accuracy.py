@@ -2,7 +2,9 @@
 olympic mean and the report section, and the three backends reaching a target together."""
 
 import math
+import re
 import subprocess
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
@@ -130,6 +132,21 @@ def test_loop_stops_at_the_target_and_records_the_clock(test_plugins, timing):
     assert [p["step"] for p in t["curve"]] == [11, 22, 33] and t["curve"][-1]["loss"] == rec.loss["curve"][32]
 
 
+@pytest.mark.parametrize("timing", ["step", "window"])
+def test_a_target_reached_during_the_warm_up_is_recorded_as_reached(test_plugins, timing):
+    # evaluated after every step, the target within reach of the first one: no step is left to time
+    rec = loop.run(numpy_run(target_accuracy=0.05, eval_every=0.01, max_epochs=1, warmup=3, timing=timing))
+    t = rec.target
+    assert t["reached"] and t["steps_to_target"] == 1 == rec.timing["steps_total"]
+    assert rec.timing["steps_timed"] == 0 and rec.timing["step_times_s"] == []
+    assert rec.timing["throughput_samples_per_s"] is None and "warm-up" in rec.timing["note"]
+    assert rec.flops["achieved_flops_per_s"] is None
+    from dlbench.cli.summary import table
+
+    line = next(line for line in table(rec).splitlines() if line.startswith("step time"))
+    assert "n/a: the target was reached at step 1, within the 3 warm-up steps: no step was timed" in line
+
+
 def test_loop_refuses_synthetic_data(test_plugins):
     with pytest.raises(ConfigError, match="needs real data"):
         loop.run(numpy_run(dataset="synthetic", target_accuracy=0.5))
@@ -192,6 +209,18 @@ def test_report_section_scores_each_backend_and_plots(tmp_path):
     pngs = list(tmp_path.glob("report-tta-*.png"))
     assert len(pngs) == 1 and pngs[0].stat().st_size > 10_000
     assert section.render(pd.DataFrame([{"status": "ok", "config.backend": "torch"}]), tmp_path / "r.md", True) == []
+
+
+def test_repeats_of_one_seed_are_repeats_not_seeds():
+    rows = [_record("torch", s, t + 0.01 * r) for r in range(3) for s, t in enumerate([5.0, 1.0, 3.0, 2.0, 4.0])]
+    rows += [_record("jax", 0, t) for t in (2.0, None, 2.5)]  # one seed run three times
+    text = "\n".join(section.render(pd.DataFrame(rows), Path("report.md"), plots=False))
+    torch_row = next(line for line in text.splitlines() if line.startswith("| torch"))
+    jax_row = next(line for line in text.splitlines() if line.startswith("| jax"))
+    assert re.search(r"\| 5 \(0, 1, 2, 3, 4\), 3 runs each +\|", torch_row) and "5/5 (100%)" in torch_row
+    assert re.search(r"\| 3\.01 +\|", torch_row)  # olympic mean of the per-seed medians 2.01, 3.01, 4.01
+    assert re.search(r"\| 1 \(0\), 3 runs +\|", jax_row) and "1/1 (100%)" in jax_row and "1 seed: needs ≥ 5" in jax_row
+    assert re.search(r"\| 2\.50 +\|", jax_row)  # the seed's median run: 2.0, 2.5 and one that never reached it
 
 
 def _curve_record(backend: str, seed: int, top1: list[float]) -> dict:

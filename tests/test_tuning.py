@@ -14,6 +14,7 @@ from dlbench.cli import cli
 from dlbench.config import RunConfig
 from dlbench.measure import loop
 from dlbench.plugins import pm
+from dlbench.tuning import budget as timing_budget
 from dlbench.tuning import cache, describe, timing
 from dlbench.tuning.grid import Grid
 from tests.conftest import ROOT, has
@@ -43,9 +44,10 @@ def tunable(monkeypatch, tmp_path):
 
 
 def run(steps: int = 3, **settings):
+    """A tunable run; tuning forced (``--tune``) unless ``tune`` is given: the run is too short to repay it."""
     events = []
-    config = RunConfig(backend="tunable", model="tiny", dataset="synthetic", batch_size=8, steps=steps, warmup=1,
-                       optimizer="sgd", **settings)
+    config = RunConfig(**{"backend": "tunable", "model": "tiny", "dataset": "synthetic", "batch_size": 8, "steps": steps,
+                          "warmup": 1, "optimizer": "sgd", "tune": True, **settings})
     result = loop.run(config, lambda event, **fields: events.append((event, fields)))
     return result, [f["name"] for e, f in events if e == "phase"]
 
@@ -111,7 +113,7 @@ def test_the_cache_key_changes_with_the_framework_version(tunable, monkeypatch):
 
 def test_the_cache_key_changes_with_the_batch_and_the_pinned_options(tunable):
     paths = set()
-    base = RunConfig(backend="tunable", model="tiny", dataset="synthetic", batch_size=8, steps=3, warmup=1)
+    base = RunConfig(backend="tunable", model="tiny", dataset="synthetic", batch_size=8, steps=3, warmup=1, tune=True)
     for config in (base, RunConfig(**{**base.to_dict(), "batch_size": 16}),
                    RunConfig(**{**base.to_dict(), "backend_options": {"scale": 2.0}})):
         paths.add(loop.run(config).tuning["cache_path"])
@@ -163,6 +165,88 @@ def test_a_candidate_that_fails_drops_out_with_its_reason(tunable, monkeypatch):
     assert r.tuning["chosen"] == {"layout": "padded"}
 
 
+def test_a_candidate_that_raised_after_timing_steps_is_never_chosen(tunable, monkeypatch):
+    real = tunable.train_step
+
+    def breaks_later(self, model, optimizer, seed):
+        inner = real(self, model, optimizer, seed)
+        if {k: self.settings[k] for k in FASTEST} != FASTEST:
+            return inner
+        calls = []
+
+        def step(x, y):
+            calls.append(1)
+            if len(calls) == timing.WARMUP_STEPS + 2:  # after two timed rounds
+                raise RuntimeError("lost its compiled kernel")
+            return inner(x, y)
+
+        return step
+
+    monkeypatch.setattr(tunable, "train_step", breaks_later)
+    r, _ = run()
+    broken = next(c for c in r.tuning["candidates"] if c["settings"] == FASTEST)
+    assert "lost its compiled kernel" in broken["error"] and broken["steps"] == 1
+    assert r.tuning["chosen"] == {"delay_ms": 2, "layout": "padded"}  # the fastest that never raised
+    assert json.load(open(r.tuning["cache_path"]))["chosen"] == r.tuning["chosen"]
+
+
+@pytest.mark.parametrize("plain_ms", [20.0, 19.0], ids=["equal", "faster-by-less-than-3%"])
+def test_a_candidate_within_noise_or_the_minimum_gain_leaves_the_default(tunable, monkeypatch, plain_ms):
+    from tests.plugins import tunable_backend
+
+    monkeypatch.setitem(tunable_backend.EXTRA_MS, "plain", plain_ms)  # 60 ms a step with the default's 20
+    r, _ = run(backend_options={"delay_ms": 40})
+    t = r.tuning
+    assert t["chosen"] == {"layout": "padded"} and r.backend["settings"]["layout"] == "padded"
+    assert t["decision"].startswith("default kept: no candidate significantly faster")
+    (other,) = [c for c in t["candidates"] if c["settings"] == {"layout": "plain"}]
+    assert other["ratio_to_default"] == pytest.approx((40 + plain_ms) / 60, abs=0.02)
+    assert not other["significantly_faster"] and len(other["ratio_ci95"]) == 2
+    assert "default kept" in describe(t)
+
+
+def test_a_significantly_faster_candidate_wins_with_its_ratio_and_interval(tunable):
+    r, _ = run(backend_options={"delay_ms": 40})
+    t = r.tuning
+    assert t["chosen"] == {"layout": "plain"}  # 40 ms against the default's 60
+    won = next(c for c in t["candidates"] if c["settings"] == t["chosen"])
+    assert won["significantly_faster"] and won["ratio_ci95"][1] < 1 and won["ratio_to_default"] == pytest.approx(2 / 3, abs=0.05)
+    assert t["decision"].startswith("layout=plain: 0.6") and "× the default's step time [" in t["decision"]
+
+
+def test_a_run_shorter_than_its_tuning_is_not_tuned_and_says_why(tunable):
+    r, phases = run(steps=3, tune=None)
+    t = r.tuning
+    assert t["mode"] == "skipped" and t["chosen"] == DEFAULTS and performance_settings(r) == DEFAULTS
+    assert t["note"] == ("not tuned: the run's 4 steps are fewer than the 20 that timing its 4 candidates takes "
+                         "(--tune tunes regardless)")
+    assert "tuning" not in phases and tunable.calls == r.timing["steps_total"] and t["cache_path"] is None
+    assert describe(t).startswith("skipped (not tuned: the run's 4 steps")
+
+
+def test_a_run_long_enough_to_repay_its_tuning_tunes(tunable):
+    r, _ = run(steps=60, tune=None)  # ~3.7 s at the default's 60 ms a step; tuning ~1.2 s
+    t = r.tuning
+    assert t["mode"] == "tuned" and t["chosen"] == FASTEST
+    assert t["budget"]["tuning_estimate_s"] < t["budget"]["run_estimate_s"] and t["budget"]["compile_estimate_s"] is None
+    assert t["time_s"] < 2 * t["budget"]["run_estimate_s"]
+
+
+def test_a_compiling_candidate_costs_what_compiling_cost_here_before(tunable, monkeypatch):
+    monkeypatch.setitem(tunable.options, "delay_ms", Option(40, "sleep per step", (40, 2), tune={"cpu": (40, 2)},
+                                                            compiles=(2,)))
+    r, _ = run(steps=60, tune=None)
+    t = r.tuning
+    assert t["mode"] == "skipped" and t["budget"]["compile_estimate_s"] == timing_budget.COMPILE_GUESS_S
+    assert "a guess" in t["note"] and "--tune tunes regardless" in t["note"] and len(t["candidates"]) == 1
+    forced, _ = run(steps=60, tune=True)  # timed here: its compilations are history now
+    assert forced.tuning["mode"] == "tuned"
+    assert all(c["compiles"] == (c["settings"]["delay_ms"] == 2) for c in forced.tuning["candidates"])
+    again, _ = run(steps=60, tune=None, batch_size=16)  # another key, so no cached choice
+    assert again.tuning["mode"] == "tuned" and again.tuning["budget"]["compile_estimate_s"] < 0.5
+    assert "timed here before" in again.tuning["budget"]["compile_estimate_source"]
+
+
 def test_the_grid_puts_defaults_first_and_checks_candidates():
     from tests.plugins.tunable_backend import TunableBackend
 
@@ -184,8 +268,8 @@ def test_cache_dir_honours_the_overrides(monkeypatch, tmp_path):
 
 
 def test_dlbench_run_tunes_then_reuses_the_cache_in_the_worker(tunable, tmp_path):
-    args = ["run", "-b", "tunable", "-m", "tiny", "-d", "synthetic", "--steps", "2", "--batch-size", "8",
-            "-o", "layout=plain", "--output", str(tmp_path / "results"), "-q"]
+    args = ["run", "-b", "tunable", "-m", "tiny", "-d", "synthetic", "--steps", "2", "--batch-size", "8", "--tune",
+            "-o", "layout=plain", "--timeout", "120", "--output", str(tmp_path / "results"), "-q"]
     out = CliRunner().invoke(cli, [*args, "--json"])
     assert out.exit_code == 0, out.output
     first = json.loads(out.stdout)
@@ -232,7 +316,7 @@ def test_a_tuned_runs_training_memory_still_covers_adams_state(tunable):
     from dlbench.execution import runner
 
     rec = runner.run(RunConfig(backend="tunable", model="mlp", dataset="synthetic", batch_size=8, steps=2, warmup=1,
-                               optimizer="adam"))
+                               optimizer="adam", tune=True, timeout=120))
     assert rec.ok, rec.error
     assert rec.tuning["mode"] == "tuned"
     assert rec.memory["training_bytes"] >= 2 * rec.model["params_trainable"] * 4  # Adam's two moments

@@ -143,6 +143,14 @@ def _interval(samples: np.ndarray, confidence: float) -> Interval:
     return Interval(float(low), float(high))
 
 
+def median_interval(values: Sequence[float], confidence: float = CONFIDENCE,
+                    resamples: int = RESAMPLES) -> tuple[float, Interval | None]:
+    """The median of ``values`` and its seeded bootstrap interval (None below :data:`MIN_RUNS` values)."""
+    v = np.asarray(values, dtype=np.float64)
+    median = statistics.median(v.tolist())
+    return median, (_interval(bootstrap_medians(v, resamples), confidence) if v.size >= MIN_RUNS else None)
+
+
 def cell_stats(runs: Sequence[RunSummary], confidence: float = CONFIDENCE, resamples: int = RESAMPLES) -> CellStats:
     """Statistics of one configuration from the summaries of its runs."""
     if not runs:

@@ -139,9 +139,10 @@ def _notify(progress, line: str) -> None:
 @run_options("sweep")
 @click.option("--output", default="results", show_default=True, type=click.Path(file_okay=False), help="Where result records go.")
 # several short runs, interleaved (as pyperf does): the run, not the step, is the unit of replication
-@click.option("--repeat", default=5, show_default=True, type=int,
+@click.option("--repeat", default=None, type=int,
               help="Runs of each configuration, each in its own process, interleaved; intervals and significance "
-                   "need at least 3 (the run is the unit of replication).")
+                   "need at least 3 (the run is the unit of replication).  [default: 5; 1 with a list of seeds, "
+                   "which are the replicates]")
 @click.option("--retry-failed", is_flag=True, help="Run again what is recorded as failed (otherwise skipped).")
 @click.option("--dry-run", is_flag=True, help="List the runs still to do, run nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
@@ -162,9 +163,12 @@ def sweep(ctx: click.Context, config_file, options, output, repeat, retry_failed
     spec = sw.load_spec(config_file) if config_file else {}
     for name, value in given(ctx, settings).items():
         spec[name] = split(name, value) if name in AXES else value
-    for name, value in (("output", output), ("repeat", repeat)):
-        if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP) or name not in spec:
-            spec[name] = value
+    if ctx.get_parameter_source("output") not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP) \
+            or "output" not in spec:
+        spec["output"] = output
+    if repeat is not None:
+        spec["repeat"] = repeat
+    spec["repeat"], why = sw.repeats(spec)
     spec["options"] = sw.merge_options(spec.get("options") or {}, _cli_options(options))
     scheduling = _executor_settings(ctx, spec, settings)
     configs = sw.expand(spec)
@@ -173,7 +177,7 @@ def sweep(ctx: click.Context, config_file, options, output, repeat, retry_failed
     total = len(configs) * spec["repeat"]
     skipped = f", {len(todo.failed_before)} failed before (not retried; --retry-failed)" if todo.failed_before else ""
     click.echo(f"sweep: {_n(len(configs), 'configuration')} × {_n(spec['repeat'], 'repeat')} = {_n(total, 'run')}: "
-               f"{len(todo.done)} recorded{skipped}, {len(todo.todo)} to run, into {output}", err=True)
+               f"{len(todo.done)} recorded{skipped}, {len(todo.todo)} to run, into {output}{why}", err=True)
     if dry_run:
         for job in todo.todo:
             click.echo(f"{job.cell}  {job.label}")
@@ -217,7 +221,10 @@ def sweep(ctx: click.Context, config_file, options, output, repeat, retry_failed
               help="Markdown file to write; plots go beside it as <name>-*.png.")
 @click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False), help="Also write every record as CSV.")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
-def report(results_dir, output, csv_path, no_plots):
+@click.option("--keep-going", is_flag=True,
+              help="Write the report even when a section fails (the failure noted in its place); otherwise "
+                   "a failing section leaves the report unwritten and exits 1.")
+def report(results_dir, output, csv_path, no_plots, keep_going):
     """Write a markdown report (environment, fairness settings, one comparison per model, failures,
     plots) of the result records in RESULTS_DIR (or one record file)."""
     from dlbench.analysis import report as rep, results
@@ -227,7 +234,15 @@ def report(results_dir, output, csv_path, no_plots):
         click.echo(f"warning: skipped {path}: {reason}", err=True)
     command = _command_line("report", results_dir, "-o", output, *(("--csv", csv_path) if csv_path else ()),
                             "--no-plots" if no_plots else None)
-    path = rep.write_report(df, output, command, plots=not no_plots)
+
+    def failed(summary: str, tb: str) -> None:
+        click.echo(f"error: {summary}\n{tb}", err=True)
+
+    try:
+        path = rep.write_report(df, output, command, plots=not no_plots, keep_going=keep_going, on_failure=failed)
+    except rep.SectionFailed as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
     click.echo(f"report written to {path}", err=True)
     if csv_path:
         click.echo(f"CSV written to {results.to_csv(df, csv_path)}", err=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from importlib import metadata
 
@@ -71,7 +70,7 @@ def run(ctx, options, output, as_json, quiet, **values):
     """Train (or serve) MODEL on BACKEND in an isolated process and record what it measured."""
     from dlbench.cli import summary
     from dlbench.cli.progress import ProgressDisplay
-    from dlbench.execution import runner
+    from dlbench.execution import launcher, runner
 
     config = _config(ctx, "run", values, _options(options))
     display = ProgressDisplay(f"{config.backend}/{config.model}", enabled=not quiet)
@@ -79,7 +78,10 @@ def run(ctx, options, output, as_json, quiet, **values):
         result = runner.run(config, on_event=display)
     finally:
         display.close()
-    if os.environ.get("RANK", "0") != "0":  # one replica of an outer torchrun/srun group: replica 0 records
+    launch = launcher.detect()
+    if not launcher.writes_record(config.replicas, launch):
+        click.echo(f"dlbench: {launch.describe()} of a {config.replicas}-replica run: process 0 writes the record",
+                   err=True)
         sys.exit(0 if result.ok else 1)
     path = result.save(output)
     if as_json:

@@ -77,7 +77,8 @@ OPTIONS = (
     RunOption("prefetch", ("--prefetch",), "Batches prepared ahead in a thread [default: 2 on gpu, 0 on cpu].",
               int, RUN_SWEEP),
     RunOption("tune", ("--tune/--no-tune",), "Time the backend's performance settings first and run the "
-              "fastest (default), or run the framework's plain defaults.", flag=True, commands=RUN_SWEEP),
+              "fastest, whatever the tuning costs, or run the framework's plain defaults. [default: tune when the "
+              "run is expected to take longer than tuning it]", flag=True, commands=RUN_SWEEP),
     RunOption("timing", ("--timing",), "step: sync after every step; window: one sync per --window steps.",
               click.Choice(TIMINGS), RUN_SWEEP),
     RunOption("window", ("--window",), "Steps per timing window (--timing window).", int, RUN_SWEEP),

@@ -137,6 +137,10 @@ class ProgressDisplay:
 
     def _step(self, event: dict) -> None:
         phase = self.phase
+        if event.get("total") and int(event["total"]) != phase.total:  # a phase's expected length, revised
+            phase.total = int(event["total"])
+            if self.bar is not None:
+                self.bar.total = phase.total
         phase.step(int(event["done"]), event.get("loss"), event.get("epoch"))
         if self.bar is not None:
             post = {"loss": f"{phase.loss:.4f}"} if phase.loss is not None else {}

@@ -31,10 +31,7 @@ def rows(r: Result) -> list[tuple[str, str]]:
         ("parameters", f"{m['params_trainable']:,} trainable + {m['params_non_trainable']:,} non-trainable"),
         ("MACs / sample", f"{m['macs_per_sample']:,}" if m["macs_per_sample"] is not None else "n/a (native model)"),
         ("steps", f"{t['steps_timed']} timed after {t['warmup_steps']} warm-up ({t['epochs_run']} epochs); {timing_mode(t)}"),
-        ("step time median", ms(s["median"])),
-        ("step time p10 / p90", f"{ms(s['p10'])} / {ms(s['p90'])}"),
-        ("step time mean ± std", f"{ms(s['mean'])} ± {ms(s['std'])}"),
-        ("throughput", f"{t['throughput_samples_per_s']:,.1f} samples/s"),
+        *step_time_rows(t),
         ("time to first step", f"{t['time_to_first_step_s']:.3f} s (includes compilation)"),
         ("FLOPs / step analytic", si(f["per_train_step_analytic"], "FLOP")),
         ("FLOPs / step framework", framework_flops(f)),
@@ -47,6 +44,16 @@ def rows(r: Result) -> list[tuple[str, str]]:
         ("wall time", f"{t['wall_time_s']:.1f} s"),
         *([("time to accuracy", describe_target(r.target))] if r.target else []),
     ]
+
+
+def step_time_rows(t: dict) -> list[tuple[str, str]]:
+    s = t["step_time_s"]
+    if not s:
+        return [("step time", f"n/a: {t.get('note') or 'no step was timed'}")]
+    return [("step time median", ms(s["median"])),
+            ("step time p10 / p90", f"{ms(s['p10'])} / {ms(s['p90'])}"),
+            ("step time mean ± std", f"{ms(s['mean'])} ± {ms(s['std'])}"),
+            ("throughput", f"{t['throughput_samples_per_s']:,.1f} samples/s")]
 
 
 def data_used(r: Result) -> str:

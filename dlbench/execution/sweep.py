@@ -41,6 +41,9 @@ LOCK_NAME = ".dlbench-sweep.lock"
 LATER_FIELDS = ("task", "precision", "tune", "timing", "window", "target_accuracy", "eval_every", "max_epochs",
                 "replicas", "global_batch_size", "min_requests", "min_duration")
 LEGACY_VALUES = {"tune": False}  # records from before tuning ran untuned
+#: values that mean the same measurement as the default: ``tune = true`` (tune, whatever it costs) and
+#: the default (tune when it pays) both ask for tuned settings, so records of either are one configuration
+SAME_AS_DEFAULT = {"tune": (True,)}
 
 
 def identity(config: dict) -> dict:
@@ -49,7 +52,7 @@ def identity(config: dict) -> dict:
     ident = {k: v for k, v in config.items() if k not in NOT_IDENTITY and k not in LATER_FIELDS}
     for k, default in defaults.items():
         value = config.get(k, LEGACY_VALUES.get(k, default))
-        if value != default:
+        if value != default and value not in SAME_AS_DEFAULT.get(k, ()):
             ident[k] = value
     if ident.get("lr") is None:
         ident["lr"] = DEFAULT_LR.get(ident.get("optimizer", ""))
@@ -129,8 +132,7 @@ def expand(spec: dict) -> list[RunConfig]:
         for combo in itertools.product(*axes.values()):
             chosen = dict(zip(axes, combo))
             chosen["backend"] = registry.get_backend(chosen.get("backend", "torch")).name
-            chosen = with_default_run(dict(registry.get_model(chosen.get("model", RunConfig.model)).default_run), chosen,
-                                      sweep=True)
+            chosen = with_default_run(dict(registry.get_model(chosen.get("model", RunConfig.model)).default_run), chosen)
             registry.get_dataset(chosen.get("dataset", RunConfig.dataset))
             for backend_options in _option_combos(options, chosen["backend"]):
                 try:
@@ -139,6 +141,20 @@ def expand(spec: dict) -> list[RunConfig]:
                     raise ConfigError(f"bad sweep setting: {e}") from None
                 configs.setdefault(cell_key(config.to_dict()), config)
     return list(configs.values())
+
+
+DEFAULT_REPEAT = 5
+
+
+def repeats(spec: dict) -> tuple[int, str]:
+    """(runs per configuration, why, when it is not what the user gave). A list of seeds is the
+    replication: each seed runs once unless ``repeat`` is given; otherwise :data:`DEFAULT_REPEAT`."""
+    if "repeat" in spec:
+        return spec["repeat"], ""
+    seeds = [entry.get("seed", spec.get("seed")) for entry in spec.get("matrix") or [{}]]
+    if any(isinstance(s, list) and len(s) > 1 for s in seeds):
+        return 1, "; the seeds are the replicates, each run once (--repeat N runs each seed N times)"
+    return DEFAULT_REPEAT, ""
 
 
 def merge_options(base: dict, override: dict) -> dict:

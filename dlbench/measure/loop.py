@@ -107,8 +107,9 @@ def run(config: RunConfig, progress: Progress = _noop) -> Result:
         raise ConfigError(f"{total} training steps leave none to time after {config.warmup} warm-up steps; "
                           f"raise --epochs or --steps, or lower --warmup")
     # performance settings: timed on candidates of their own, kept out of step time and time to first step
+    run_steps = target.max_epochs(config) * per_epoch if config.target_accuracy is not None else total
     p, tuning = tune(config, p, lambda options: prepare(replace(config, backend_options=options), data=(dataset, adapt)),
-                     lambda: next(train_batches(dataset.train, batch, config.seed, adapt))[1:], progress)
+                     lambda: next(train_batches(dataset.train, batch, config.seed, adapt))[1:], progress, run_steps)
     backend, model = p.backend, p.model
 
     optimizer = OptimizerSpec.create(config.optimizer, config.lr)
@@ -163,7 +164,7 @@ def run(config: RunConfig, progress: Progress = _noop) -> Result:
         framework_flops, flops_method = None, f"failed: {type(e).__name__}: {e}"
 
     stats = metrics.step_time_stats(timer.times)
-    median = stats["median"]
+    median = stats.get("median")  # None when a target was reached before any step was timed
     return Result(
         config=config.to_dict(),
         backend={"name": backend.name, "device": config.device,
@@ -189,7 +190,9 @@ def run(config: RunConfig, progress: Progress = _noop) -> Result:
             "step_time_s": stats,
             "step_times_s": timer.times,
             **timer.record(),
-            "throughput_samples_per_s": batch / median,
+            "throughput_samples_per_s": batch / median if median else None,
+            **({} if median else {"note": f"the target was reached at step {total}, within the {config.warmup} "
+                                          "warm-up steps: no step was timed"}),
             "time_to_first_step_s": timer.first,
             "train_time_s": train_time,
             "wall_time_s": time.perf_counter() - wall_start,

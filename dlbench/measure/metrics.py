@@ -63,12 +63,13 @@ class StepTimer:
             self.times.append(elapsed)
 
 
-def flops_utilisation(analytic: float | None, framework: float | None, median_s: float, backend,
+def flops_utilisation(analytic: float | None, framework: float | None, median_s: float | None, backend,
                       device: str) -> dict:
     """Achieved FLOP/s (analytic count, else the framework's) and its share of the measured ceiling."""
     from dlbench.calibration import utilisation
 
-    achieved = analytic / median_s if analytic else (framework / median_s if framework else None)
+    flops = analytic or framework
+    achieved = flops / median_s if flops and median_s else None
     env = backend.environment()
     share, note = utilisation(achieved, backend.name, device, env.get("precision"), env.get("device_name"))
     return {"achieved_flops_per_s": achieved, "utilisation": share, "utilisation_note": note}

@@ -14,13 +14,14 @@ import importlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from dlbench.files import write_atomic
 from dlbench.tuning.grid import Grid
 
-FORMAT = "dlbench.tuning/1"
+#: 2: choices kept only beyond the noise, candidates that raised never chosen (1 chose the luckiest)
+FORMAT = "dlbench.tuning/2"
 
 
 def cache_dir() -> Path:
@@ -73,18 +74,21 @@ def load(key: dict, grid: Grid) -> tuple[dict | None, str | None]:
     return entry, None
 
 
-def store(key: dict, chosen: dict, candidates: list[dict]) -> Path:
+def store(key: dict, chosen: dict, candidates: list[dict], decision: str | None = None) -> Path:
     """Write atomically: a reader sees the whole entry or none of it."""
-    path = path_for(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    entry = {"format": FORMAT, "key": key, "chosen": chosen, "candidates": candidates,
+    entry = {"format": FORMAT, "key": key, "chosen": chosen, "candidates": candidates, "decision": decision,
              "tuned": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(entry, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    return write_atomic(path_for(key), json.dumps(entry, indent=2))
+
+
+def compile_history(backend: str) -> list[float]:
+    """First-step times of the compiling candidates that tuning timed on this machine before
+    (every cached choice of ``backend``), for :mod:`dlbench.tuning.budget`'s estimate."""
+    times = []
+    for path in (cache_dir() / "tuning").glob(f"{backend}-*.json"):
+        try:
+            entry = json.loads(path.read_text())
+            times += [c["first_step_s"] for c in entry["candidates"] if c.get("compiles") and c.get("first_step_s")]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return times

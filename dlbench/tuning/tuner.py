@@ -12,20 +12,22 @@ import numpy as np
 from dlbench import environment, registry
 from dlbench.config import RunConfig
 from dlbench.optim import OptimizerSpec
-from dlbench.tuning import cache
+from dlbench.tuning import budget, cache, decision
 from dlbench.tuning.grid import Grid
-from dlbench.tuning.timing import best, interleave
+from dlbench.tuning.timing import Interleaving, Timing
 
 Rebuild = Callable[[dict], Any]  # backend options -> a fresh Prepared (backend and model from the canonical weights)
 
 
 def tune(config: RunConfig, prepared: Any, rebuild: Rebuild, sample: Callable[[], tuple[np.ndarray, np.ndarray]],
-         progress: Callable[..., None]) -> tuple[Any, dict]:
+         progress: Callable[..., None], run_steps: int | None = None) -> tuple[Any, dict]:
     """(what the timed run uses, the record's ``tuning`` section).
 
     ``prepared`` was built with the user's options and the other settings' defaults; it is returned
     as it is unless another setting won, then ``rebuild`` makes a fresh model from the canonical
     weights. Candidates always train models of their own, so no tuning step reaches the timed run.
+    ``config.tune`` None tunes only when it pays for itself over the run's ``run_steps`` steps
+    (:mod:`dlbench.tuning.budget`); True always; False never.
     """
     start = time.perf_counter()
     grid = Grid.of(type(prepared.backend), config.device, config.backend_options)
@@ -34,12 +36,15 @@ def tune(config: RunConfig, prepared: Any, rebuild: Rebuild, sample: Callable[[]
                                "time_s": 0.0, "cache_path": None}
     if not grid.free:  # every performance setting pinned, or the backend declares none
         return prepared, {**section, "mode": "pinned"}
-    if not config.tune:
+    if config.tune is False:
         return prepared, {**section, "mode": "off", "chosen": grid.plain()}
     processes = (getattr(prepared, "parallel", None) or {}).get("processes", 1)
     if processes > 1:  # each process would time alone, and could stop after a different round: a collective hangs
         return prepared, {**section, "mode": "off", "chosen": grid.plain(),
                           "note": f"not tuned: {processes} processes would each choose alone; pin settings with -o"}
+    auto = config.tune is None and run_steps is not None
+    if auto and (why := budget.too_few_steps(run_steps, len(grid.candidates()))):
+        return prepared, {**section, "mode": "skipped", "chosen": grid.plain(), "note": why}
 
     key = cache.make_key(
         fingerprint=environment.machine_fingerprint(), backend=prepared.backend.name,
@@ -49,16 +54,19 @@ def tune(config: RunConfig, prepared: Any, rebuild: Rebuild, sample: Callable[[]
         optimizer=config.optimizer, replicas=config.replicas, grid=grid)
     entry, warning = cache.load(key, grid)
     warnings = [warning] if warning else []
+    path = None
     if entry is not None:
         mode, chosen, candidates, path = "cached", entry["chosen"], entry["candidates"], cache.path_for(key)
+        section.update(decision=entry.get("decision"))
     else:
-        mode = "tuned"
-        chosen, candidates = measure(config, grid, rebuild, sample, progress)
-        try:
-            path = cache.store(key, chosen, candidates)
-        except OSError as e:
-            path, warning = None, f"could not write the tuning cache: {e}"
-            warnings.append(warning)
+        outcome = measure(config, grid, type(prepared.backend), rebuild, sample, progress, run_steps if auto else None)
+        mode, chosen, candidates = outcome["mode"], outcome["chosen"], outcome["candidates"]
+        section.update({k: v for k, v in outcome.items() if k not in ("mode", "chosen", "candidates")})
+        if mode == "tuned":
+            try:
+                path = cache.store(key, chosen, candidates, outcome["decision"])
+            except OSError as e:
+                warnings.append(f"could not write the tuning cache: {e}")
     for w in warnings:
         print(f"dlbench: warning: {w}", file=sys.stderr, flush=True)
     section.update(mode=mode, chosen=chosen, candidates=candidates, cache_path=str(path) if path else None,
@@ -68,41 +76,76 @@ def tune(config: RunConfig, prepared: Any, rebuild: Rebuild, sample: Callable[[]
     return prepared, section
 
 
-def measure(config: RunConfig, grid: Grid, rebuild: Rebuild, sample, progress) -> tuple[dict, list[dict]]:
-    """Build every candidate, time them interleaved; (the fastest's settings, every candidate's figures)."""
+def measure(config: RunConfig, grid: Grid, backend_cls: type, rebuild: Rebuild, sample, progress,
+            run_steps: int | None) -> dict:
+    """Build every candidate, time them interleaved, and choose (:mod:`dlbench.tuning.decision`).
+    With ``run_steps`` (auto), the default is timed first and the rest only if tuning pays
+    (:mod:`dlbench.tuning.budget`). Returns the section's ``mode``, ``chosen``, ``candidates``,
+    ``decision`` and, in auto mode, ``budget``."""
     settings = grid.candidates()
+    compiling = [backend_cls.compiles(s) for s in settings]
     x, y = sample()
     optimizer = OptimizerSpec.create(config.optimizer, config.lr)
-    steps = [_candidate_step(rebuild, {**config.backend_options, **s}, optimizer, config.seed, x, y) for s in settings]
-    timings = interleave(steps, progress)
-    del steps
+    steps = [Candidate(rebuild, {**config.backend_options, **s}, optimizer, config.seed, x, y) for s in settings]
+    timed = Interleaving(steps, progress)
+    timed.warm(0)  # the plain default first: what the run will cost, and what tuning would
+    out: dict[str, Any] = {}
+    deadline = None
+    if run_steps is not None and timed.timings[0].error is None:
+        estimate = budget.estimate(timed.timings[0], compiling, run_steps, cache.compile_history(backend_cls.name))
+        out["budget"] = estimate.record()
+        if not estimate.pays:
+            progress("step", done=timed.total, total=timed.total, loss=None, epoch=0)
+            return {**out, "mode": "skipped", "chosen": settings[0], "note": estimate.note(),
+                    "candidates": _figures(settings[:1], timed.timings[:1], compiling, [None])}
+        deadline = estimate.run_s
+    for i in range(1, len(steps)):
+        timed.warm(i)
+    timed.expect_rounds()
+    timed.rounds(deadline)
+    timings = timed.timings
+    del steps, timed
     gc.collect()  # the candidates' models, before the timed run's is built
-    candidates = []
-    for s, t in zip(settings, timings):
-        c = {"settings": s, "median_s": t.median, "steps": len(t.times), "first_step_s": t.first_s, "times_s": t.times}
-        candidates.append({**c, "error": t.error} if t.error else c)
-    return settings[best(timings)], candidates
+    best, comparisons = decision.choose(timings)
+    candidates = _figures(settings, timings, compiling, comparisons)
+    return {**out, "mode": "tuned", "chosen": settings[best], "candidates": candidates,
+            "decision": _decision(settings, best, comparisons)}
 
 
-def _candidate_step(rebuild: Rebuild, options: dict, optimizer: OptimizerSpec, seed: int, x, y) -> Callable[[], float]:
-    """One synchronised train step of a freshly built candidate; a candidate that cannot be built
-    fails on its first step instead, so the interleaving records the reason."""
-    try:
-        p = rebuild(options)
-        step = p.backend.train_step(p.model, optimizer, seed)
-        xd, yd = p.backend.to_device(x, y)
-    except Exception as e:
-        error = e
+def _figures(settings: list[dict], timings: list[Timing], compiling: list[bool],
+             comparisons: list[decision.Comparison | None]) -> list[dict]:
+    out = []
+    for s, t, c, cmp in zip(settings, timings, compiling, comparisons):
+        figures = {"settings": s, "median_s": t.median, "steps": len(t.times), "first_step_s": t.first_s,
+                   "times_s": t.times, "compiles": c, **(cmp.record() if cmp else {})}
+        out.append({**figures, "error": t.error} if t.error else figures)
+    return out
 
-        def failed() -> float:
-            raise error
 
-        return failed
-    backend = p.backend
+def _decision(settings: list[dict], best: int, comparisons: list) -> str:
+    """One line: what won and by how much, or that the default was kept."""
+    if comparisons[best] is None:  # the baseline
+        return f"default kept: no candidate significantly faster (by ≥ {decision.MIN_GAIN:.0%}, 95 % interval below 1)"
+    c = comparisons[best]
+    return (f"{', '.join(f'{k}={v}' for k, v in settings[best].items())}: {c.ratio:.2f}× the default's step time "
+            f"[{c.ci.low:.2f}–{c.ci.high:.2f}] over {c.rounds} rounds")
 
-    def run() -> float:
-        loss = step(xd, yd)
-        backend.sync(loss)
-        return float(backend.to_numpy(loss))
 
-    return run
+class Candidate:
+    """One candidate's synchronised train step, on a model of its own built by ``prepare()`` (so a
+    candidate that is never timed costs nothing, and its build time is no step's)."""
+
+    def __init__(self, rebuild: Rebuild, options: dict, optimizer: OptimizerSpec, seed: int, x, y):
+        self.rebuild, self.options, self.optimizer, self.seed, self.sample = rebuild, options, optimizer, seed, (x, y)
+        self.backend = self.step = self.batch = None
+
+    def prepare(self) -> None:
+        p = self.rebuild(self.options)
+        self.backend = p.backend
+        self.step = p.backend.train_step(p.model, self.optimizer, self.seed)
+        self.batch = p.backend.to_device(*self.sample)
+
+    def __call__(self) -> float:
+        loss = self.step(*self.batch)
+        self.backend.sync(loss)
+        return float(self.backend.to_numpy(loss))

@@ -12,12 +12,10 @@ from dlbench.zoo import alexnet, alvinn, lenet5, lstm, mlp, mobilenet_v2, percep
 
 
 def speed_run(batch_size: int, steps: int = 10) -> dict:
-    """Synthetic data, ``steps`` timed steps after 2 warm-up, at the framework's default settings: a
-    quick look that finishes in minutes on a laptop CPU, where timing torch's four compile and
-    memory-layout candidates first would take longer than the run. ``--tune`` asks for it; a run
-    that chooses its own data, steps, epochs or batch size tunes, as sweeps do (see
-    :func:`dlbench.config.with_default_run`). ``batch_size`` is sized for a 2-core CPU."""
-    return {"dataset": "synthetic", "steps": steps, "warmup": 2, "batch_size": batch_size, "tune": False}
+    """Synthetic data, ``steps`` timed steps after 2 warm-up: a quick look that finishes in minutes on
+    a laptop CPU (too short to repay tuning, which it then skips: :mod:`dlbench.tuning.budget`).
+    ``batch_size`` is sized for a 2-core CPU."""
+    return {"dataset": "synthetic", "steps": steps, "warmup": 2, "batch_size": batch_size}
 
 
 @hookimpl

@@ -9,7 +9,7 @@ def register_backends(register):
     register(
         BackendInfo(
             name="tensorflow",
-            summary="TensorFlow 2 / Keras layers, tf.function steps (XLA with -o xla=true|false)",
+            summary="TensorFlow 2 / Keras layers, tf.function steps, XLA on unless tuning finds it slower (-o xla= pins)",
             distributed="dlbench_backends.tensorflow.distributed",
             factory="dlbench_backends.tensorflow.backend:TensorFlowBackend",
             requires=("tensorflow",),

@@ -33,7 +33,7 @@ class TorchBackend(Backend):
     options = {
         # performance settings (tuned per model unless pinned): eager NCHW is PyTorch's plain default
         "compile": Option(False, "wrap the model in torch.compile (inductor)", (True, False),
-                          tune={"cpu": (False, True), "gpu": (False, True)}),
+                          tune={"cpu": (False, True), "gpu": (False, True)}, compiles=(True,)),
         "channels_last": Option(False, "images and conv weights in channels-last memory format", (True, False),
                                 tune={"cpu": (False, True), "gpu": (False, True)}),
     }

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from dlbench.errors import DlbenchError
+from dlbench.execution import launcher
 
 ENGINE = "torch DistributedDataParallel ({comm}), one process per replica"
 #: seconds a collective may wait for a peer before it fails the run (a hung or dead replica)
@@ -36,10 +37,10 @@ def launch(job_ref: str, payload: dict, replicas: int, progress: Callable[..., N
 
     timeout = payload.get("timeout") or COLLECTIVE_TIMEOUT_S
     os.environ[TIMEOUT_ENV] = str(min(timeout, COLLECTIVE_TIMEOUT_S))
-    if _started_by_outer_launcher():
-        _adopt_slurm_env()
-        rank = int(os.environ["RANK"])
-        return load(job_ref)(payload, progress if rank == 0 else _quiet)
+    launch = launcher.detect()
+    if launch.outer:
+        _adopt(launch)
+        return load(job_ref)(payload, progress if launch.rank == 0 else _quiet)
 
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
@@ -65,18 +66,12 @@ def _replica(job_ref: str, payload: dict, events_path: str) -> dict:
     return load(job_ref)(payload, _writer(events_path) if rank == 0 else _quiet)
 
 
-def _started_by_outer_launcher() -> bool:
-    return "TORCHELASTIC_RUN_ID" in os.environ or "WORLD_SIZE" in os.environ or \
-        int(os.environ.get("SLURM_NTASKS", "1")) > 1
-
-
-def _adopt_slurm_env() -> None:
-    """Under ``srun`` (one task per replica), torch's variables from Slurm's."""
-    if "WORLD_SIZE" in os.environ or "SLURM_NTASKS" not in os.environ:
+def _adopt(launch: launcher.Launch) -> None:
+    """torch's variables for a process started by ``srun`` (torchrun has set them already)."""
+    if launch.launcher != "slurm":
         return
-    os.environ.update(WORLD_SIZE=os.environ["SLURM_NTASKS"], RANK=os.environ["SLURM_PROCID"],
-                      LOCAL_RANK=os.environ.get("SLURM_LOCALID", "0"),
-                      LOCAL_WORLD_SIZE=os.environ.get("SLURM_NTASKS_PER_NODE", "1").split("(")[0])
+    os.environ.update(WORLD_SIZE=str(launch.world_size), RANK=str(launch.rank), LOCAL_RANK=str(launch.local_rank),
+                      LOCAL_WORLD_SIZE=str(launch.local_world_size))
     os.environ.setdefault("MASTER_PORT", "29500")
     if "MASTER_ADDR" not in os.environ:
         raise ReplicaFailed("under Slurm, export MASTER_ADDR (the first node's host name) before srun; "

@@ -9,7 +9,7 @@ def register_backends(register):
     register(
         BackendInfo(
             name="torch",
-            summary="PyTorch, eager by default (torch.compile with -o compile=true)",
+            summary="PyTorch: eager, or torch.compile / channels-last where tuning finds them faster (-o pins)",
             distributed="dlbench_backends.torch.distributed",
             factory="dlbench_backends.torch.backend:TorchBackend",
             requires=("torch",),

@@ -4,6 +4,6 @@ plots beside it. Modules: cells (per-configuration aggregation), verdict, tables
 from __future__ import annotations
 
 from dlbench.analysis.report.cells import cell_table, label
-from dlbench.analysis.report.document import render, write_report
+from dlbench.analysis.report.document import SectionFailed, render, write_report
 
-__all__ = ["cell_table", "label", "render", "write_report"]
+__all__ = ["SectionFailed", "cell_table", "label", "render", "write_report"]

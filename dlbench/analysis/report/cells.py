@@ -42,7 +42,7 @@ def tuned(row: Mapping) -> bool:
     Records from before tuning have neither and count as untuned framework defaults."""
     mode, tune = row.get("tuning.mode"), row.get("config.tune")
     if present(mode) and mode != "pinned":
-        return mode != "off"
+        return mode in ("tuned", "cached")  # not "off", nor "skipped" (too short to repay tuning)
     return bool(tune) if present(tune) else False  # "pinned": nothing left to tune, so as the user asked
 
 
@@ -50,7 +50,8 @@ def tuning_text(rows: Rows) -> str:
     """How the cell's settings were chosen: tuned / cached / pinned / framework defaults."""
     modes = values(rows, "tuning.mode")
     if modes:
-        return " / ".join(dict.fromkeys("framework defaults" if m == "off" else str(m) for m in modes))
+        return " / ".join(dict.fromkeys("framework defaults" if m == "off" else
+                                        "framework defaults (tuning skipped)" if m == "skipped" else str(m) for m in modes))
     if tuned(rows[0]):
         return "tuned"
     return "untuned, options set by hand" if rows[0].get("config.backend_options") else "framework defaults"

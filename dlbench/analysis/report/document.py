@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import traceback
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -14,20 +16,33 @@ from dlbench.analysis.report import plots, tables, text
 from dlbench.analysis.report.cells import cell_table
 from dlbench.analysis.report.verdict import verdict_table
 from dlbench.analysis.results import write_atomic
+from dlbench.errors import DlbenchError
 
 
-def _section_lines(df: pd.DataFrame, out: Path, plots_on: bool) -> list[str]:
-    """The optional sections of :mod:`dlbench.analysis.sections`; one that fails is reported, not fatal."""
+class SectionFailed(DlbenchError):
+    """Report sections raised; the report was not written."""
+
+
+#: ``on_failure(summary, traceback)``: told of each report section that raised
+OnFailure = Callable[[str, str], None]
+
+
+def _section_lines(df: pd.DataFrame, out: Path, plots_on: bool, on_failure: OnFailure) -> list[str]:
+    """The optional sections of :mod:`dlbench.analysis.sections`; one that fails is noted in the
+    markdown and told to ``on_failure``, and the others still render."""
     lines = []
     for module in sections.SECTIONS:
         try:
             lines += importlib.import_module(f"{sections.__name__}.{module}").render(df, out, plots_on)
-        except Exception as e:  # a section under development must not take the whole report down
-            lines += [f"> **Warning:** report section `{module}` failed: {type(e).__name__}: {e}", ""]
+        except Exception as e:
+            summary = f"report section `{module}` failed: {type(e).__name__}: {e}"
+            on_failure(summary, traceback.format_exc())
+            lines += [f"> **Warning:** {summary}", ""]
     return lines
 
 
-def render(df: pd.DataFrame, out: Path, command: str, plots_on: bool = True) -> str:
+def render(df: pd.DataFrame, out: Path, command: str, plots_on: bool = True,
+           on_failure: OnFailure = lambda summary, tb: None) -> str:
     """The report as markdown; writes its plots beside ``out`` (``<stem>-speed.png``...)."""
     ok = df[df["status"] == "ok"]
     training = df["config.task"].fillna("train") != "inference" if "config.task" in df else pd.Series(True, df.index)
@@ -55,7 +70,7 @@ def render(df: pd.DataFrame, out: Path, command: str, plots_on: bool = True) -> 
         for model in sorted(set(cells["model"])):
             speed, resources, model_warnings = tables.model_tables(cells, model, against)
             lines += [f"## {model}", "", text.md(speed), "", text.md(resources), "", *text.warnings(model_warnings)]
-        lines += _section_lines(df, out, plots_on)
+        lines += _section_lines(df, out, plots_on, on_failure)
         if plots_on:
             lines += ["## Plots", ""]
             if not _plot(out, "speed", plots.plot_speed, cells, lines):
@@ -67,7 +82,7 @@ def render(df: pd.DataFrame, out: Path, command: str, plots_on: bool = True) -> 
         lines += ["## Environment", "", text.md(env), "", *text.warnings(env_warnings),
                   "## Fairness settings", "", text.md(fair), "", *text.warnings(fair_warnings)]
     else:
-        lines += _section_lines(df, out, plots_on)
+        lines += _section_lines(df, out, plots_on, on_failure)
     if len(ok) < len(df):
         lines += ["## Failures", "", text.md(tables.failures_table(df)), ""]
     lines += ["## How to read this", "", *NOTES]
@@ -106,12 +121,25 @@ NOTES = [
 ]
 
 
-def write_report(df: pd.DataFrame, out: str | Path, command: str = "dlbench report", plots: bool = True) -> Path:
-    """Write the markdown report (atomically) and its plots; returns the report's path."""
+def write_report(df: pd.DataFrame, out: str | Path, command: str = "dlbench report", plots: bool = True,
+                 keep_going: bool = False, on_failure: OnFailure = lambda summary, tb: None) -> Path:
+    """Write the markdown report (atomically) and its plots; returns the report's path. A section
+    that raises is told to ``on_failure``; the report is then not written (a published one keeps
+    all its sections) unless ``keep_going``, which writes it with the failure noted in its place."""
     if plots:
         import matplotlib
 
         matplotlib.use("Agg")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    return write_atomic(out, render(df, out, command, plots))
+    failed: list[str] = []
+
+    def note(summary: str, tb: str) -> None:
+        failed.append(summary)
+        on_failure(summary, tb)
+
+    markdown = render(df, out, command, plots, note)
+    if failed and not keep_going:
+        raise SectionFailed(f"{out} not written: {len(failed)} report section(s) failed ({'; '.join(failed)}); "
+                            "--keep-going writes it with the failure noted in its place")
+    return write_atomic(out, markdown)

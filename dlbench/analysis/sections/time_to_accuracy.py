@@ -60,7 +60,31 @@ def _seconds(value: float) -> str:
     return "not reached" if math.isinf(value) else f"{value:,.2f}"
 
 
+def _time(run: pd.Series) -> float:
+    return float(run["target.time_to_target_s"]) if run["target.reached"] else math.inf
+
+
+def per_seed(group: pd.DataFrame) -> pd.DataFrame:
+    """One run per backend and seed: repeats of one seed are repeats, not seeds, so each seed is
+    represented by its median run (by time to target; one that did not reach it is the slowest,
+    the lower median of an even count). Column ``repeats`` holds how many runs the seed had."""
+    chosen = []
+    for _, runs in group.groupby(["config.backend", "config.seed"], sort=True):
+        ordered = sorted((run for _, run in runs.iterrows()), key=_time)
+        chosen.append(ordered[(len(ordered) - 1) // 2].copy())
+        chosen[-1]["repeats"] = len(ordered)
+    return pd.DataFrame(chosen)
+
+
+def _seeds(runs: pd.DataFrame) -> str:
+    counts = sorted(set(runs["repeats"]))
+    each = "" if counts == [1] else f", {counts[0]} run{'s' * (counts[0] != 1)}" if len(runs) == 1 else \
+        f", {counts[0]} runs each" if len(counts) == 1 else f", {counts[0]}–{counts[-1]} runs each"
+    return f"{len(runs)} ({', '.join(str(s) for s in sorted(runs['config.seed']))}){each}"
+
+
 def _backend_row(runs: pd.DataFrame) -> dict:
+    """``runs``: one per seed (:func:`per_seed`)."""
     reached = runs["target.reached"].astype(bool)
     times = [t if r else math.inf for t, r in zip(runs["target.time_to_target_s"], reached)]
     train = [t if r else math.inf for t, r in zip(runs["target.train_time_to_target_s"], reached)]
@@ -71,7 +95,7 @@ def _backend_row(runs: pd.DataFrame) -> dict:
     tuning = runs.get("target.excluded_s.tuning", pd.Series(dtype=float)).astype(float)
     return {
         "backend": runs["config.backend"].iloc[0],
-        "seeds": f"{len(runs)} ({', '.join(str(s) for s in sorted(runs['config.seed']))})",
+        "seeds": _seeds(runs),
         "reached": f"{int(reached.sum())}/{len(runs)} ({reached.mean():.0%})",
         "olympic mean (s)": _seconds(olympic) if olympic is not None else f"— ({why})",
         "median (s)": _seconds(median),
@@ -178,6 +202,7 @@ def render(df: pd.DataFrame, out: Path, plots: bool) -> list[str]:
              "count a seed that did not reach the target as infinitely slow.", ""]
     for key, group in runs.groupby(list(GROUP), sort=True):
         model, dataset, target, batch, optimizer, lr, device, precision = key
+        group = per_seed(group)
         title = f"{model} on {dataset} to top-1 {float(target):g}"
         lines += [f"### {title}", "",
                   f"Batch {batch}, {optimizer} (lr {lr}), {device}, {precision}; evaluated every "
