@@ -18,16 +18,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from dlbench import paths
 from dlbench.tuning.grid import Grid
 
 FORMAT = "dlbench.tuning/1"
-
-
-def cache_dir() -> Path:
-    """``$DLBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/dlbench``, else ``~/.cache/dlbench``."""
-    if os.environ.get("DLBENCH_CACHE_DIR"):
-        return Path(os.environ["DLBENCH_CACHE_DIR"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "dlbench"
 
 
 def framework_versions(modules: tuple[str, ...]) -> dict[str, str | None]:
@@ -53,7 +47,7 @@ def make_key(*, fingerprint: str, backend: str, versions: dict, model: str, inpu
 
 def path_for(key: dict) -> Path:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return cache_dir() / "tuning" / f"{key['backend']}-{key['model']}-{digest}.json"
+    return paths.cache_dir() / "tuning" / f"{key['backend']}-{key['model']}-{digest}.json"
 
 
 def load(key: dict, grid: Grid) -> tuple[dict | None, str | None]:
