@@ -131,6 +131,12 @@ class Backend(abc.ABC):
     def environment(self) -> dict:
         """Framework versions, device name, thread counts and the precision actually used."""
 
+    def accelerator(self) -> dict | None:
+        """The accelerator this backend computes on, None on the CPU: ``{"model": the device name,
+        "count": how many the framework sees, "runtime": e.g. "cuda 12.8"}``. Tuning choices and
+        calibration profiles are keyed by it (:func:`dlbench.environment.machine_fingerprint`)."""
+        return None
+
     # -- the model -------------------------------------------------------------------------
     @abc.abstractmethod
     def build(self, graph: Graph, weights: Mapping[str, np.ndarray]) -> Any:

@@ -501,6 +501,10 @@ def test_invalid_settings(device, options, match):
         JaxBackend(device, options)
 
 
+def test_a_cpu_backend_has_no_accelerator(backend):
+    assert backend.accelerator() is None  # so the CPU keys its tuning choices and profiles as before
+
+
 def test_gpu_without_gpu_is_a_config_error():
     try:
         jax.devices("gpu")

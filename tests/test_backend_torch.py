@@ -127,6 +127,10 @@ def test_flop_counter_counts_a_training_step(backend):
     assert 0.85 * analytic < flops <= analytic and "flop_counter" in method
 
 
+def test_a_cpu_backend_has_no_accelerator(backend):
+    assert backend.accelerator() is None  # so the CPU keys its tuning choices and profiles as before
+
+
 def test_gpu_without_cuda_is_a_clear_error():
     from dlbench.errors import ConfigError
     from dlbench_backends.torch.backend import TorchBackend

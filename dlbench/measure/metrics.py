@@ -70,7 +70,8 @@ def flops_utilisation(analytic: float | None, framework: float | None, median_s:
 
     achieved = analytic / median_s if analytic else (framework / median_s if framework else None)
     env = backend.environment()
-    share, note = utilisation(achieved, backend.name, device, env.get("precision"), env.get("device_name"))
+    share, note = utilisation(achieved, backend.name, device, env.get("precision"), env.get("device_name"),
+                              backend.accelerator())
     return {"achieved_flops_per_s": achieved, "utilisation": share, "utilisation_note": note}
 
 

@@ -21,6 +21,7 @@ from dlbench.environment import cpu_model
 from dlbench.errors import ConfigError
 from dlbench.graph import LSTM, Graph
 from dlbench.optim import OptimizerSpec
+from dlbench_backends.jax import gpu
 from dlbench_backends.jax import model as graph_model
 from dlbench_backends.jax import precision as amp
 from dlbench_backends.jax.optim import make_optimizer
@@ -123,6 +124,9 @@ class JaxBackend(Backend):
         with contextlib.suppress(Exception):
             env["platform_version"] = dev.client.platform_version
         return env
+
+    def accelerator(self) -> dict | None:
+        return None if self.jax_device.platform == "cpu" else gpu.accelerator(self.jax_device)
 
     def replicate(self, replicas: int) -> dict:
         from jax.sharding import Mesh, NamedSharding, PartitionSpec

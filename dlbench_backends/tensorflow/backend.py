@@ -19,7 +19,7 @@ from dlbench.environment import cpu_model  # noqa: E402
 from dlbench.errors import ConfigError  # noqa: E402
 from dlbench.graph import Graph  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
-from dlbench_backends.tensorflow import model as graph_model, replication  # noqa: E402
+from dlbench_backends.tensorflow import gpu, model as graph_model, replication  # noqa: E402
 from dlbench_backends.tensorflow import precision as amp  # noqa: E402
 from dlbench_backends.tensorflow.optim import LossScaleOptimizer, make_optimizer  # noqa: E402
 
@@ -103,11 +103,13 @@ class TensorFlowBackend(Backend):
             "loss_scaling": "dynamic (LossScaleOptimizer)" if self.policy == MIXED_POLICY else None,
         }
         if self.device == "gpu":
-            details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
             build = tf.sysconfig.get_build_info()
-            env.update(device_name=details.get("device_name", "GPU"), cuda=build.get("cuda_version"),
+            env.update(device_name=gpu.details().get("device_name", "GPU"), cuda=build.get("cuda_version"),
                        cudnn=build.get("cudnn_version"))
         return env
+
+    def accelerator(self) -> dict | None:
+        return gpu.accelerator() if self.device == "gpu" else None
 
     strategy = None  # a MirroredStrategy after replicate()
 

@@ -14,6 +14,7 @@ from dlbench.environment import cpu_model
 from dlbench.errors import ConfigError
 from dlbench.graph import Graph
 from dlbench.optim import OptimizerSpec
+from dlbench_backends.torch import gpu
 from dlbench_backends.torch import model as graph_model
 from dlbench_backends.torch import precision as amp
 from dlbench_backends.torch.optim import make_optimizer
@@ -66,6 +67,9 @@ class TorchBackend(Backend):
             env.update(device_name=torch.cuda.get_device_name(), cuda=torch.version.cuda,
                        cudnn=torch.backends.cudnn.version(), cudnn_benchmark=True)
         return env
+
+    def accelerator(self) -> dict | None:
+        return gpu.accelerator() if self.device == "gpu" else None
 
     def replicate(self, replicas: int) -> dict:
         return distributed_replicate(self, replicas)
