@@ -74,12 +74,10 @@ class TensorFlowBackend(Backend):
         if device == "gpu":
             gpus = tf.config.list_physical_devices("GPU")
             if not gpus:
-                raise ConfigError("tensorflow: --device gpu but TensorFlow sees no GPU (a CPU-only build such as "
-                                  "tensorflow-cpu, or no CUDA driver); "
-                                  "install 'tensorflow[and-cuda]' on a CUDA machine")
-            for gpu in gpus:
+                raise ConfigError(f"tensorflow: --device gpu but TensorFlow sees no GPU: {gpu.status()[1]}")
+            for physical in gpus:
                 try:
-                    tf.config.experimental.set_memory_growth(gpu, True)
+                    tf.config.experimental.set_memory_growth(physical, True)
                 except RuntimeError:  # the runtime is already initialised
                     pass
         self.tf_device = "/GPU:0" if device == "gpu" else "/CPU:0"
@@ -110,6 +108,10 @@ class TensorFlowBackend(Backend):
 
     def accelerator(self) -> dict | None:
         return gpu.accelerator() if self.device == "gpu" else None
+
+    @classmethod
+    def gpu_status(cls) -> tuple[bool, str]:
+        return gpu.status()
 
     strategy = None  # a MirroredStrategy after replicate()
 

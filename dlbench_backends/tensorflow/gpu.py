@@ -1,8 +1,13 @@
-"""The GPU TensorFlow computes on: its identity, which keys tuning choices and calibration profiles."""
+"""The GPU TensorFlow computes on: its identity, which keys tuning choices and calibration profiles, and
+why TensorFlow sees none (``dlbench doctor``)."""
 
 from __future__ import annotations
 
+from importlib import metadata
+
 import tensorflow as tf
+
+from dlbench import gpu_status
 
 
 def details() -> dict:
@@ -23,3 +28,22 @@ def runtime() -> str | None:
 def accelerator() -> dict:
     return {"model": details().get("device_name", "GPU"), "count": len(tf.config.list_physical_devices("GPU")),
             "runtime": runtime()}
+
+
+def status() -> tuple[bool, str]:
+    if tf.config.list_physical_devices("GPU"):
+        return gpu_status.visible(accelerator())
+    if not tf.test.is_built_with_gpu_support():
+        return gpu_status.not_visible(f"{distribution()} can never use a GPU (TensorFlow {tf.__version__}, built "
+                                      f"without CUDA): {gpu_status.INSTALL}", gpu_status.missing_driver())
+    return gpu_status.not_visible(gpu_status.unseen(f"TensorFlow built for {runtime()}",
+                                                    nvidia=not tf.test.is_built_with_rocm()))
+
+
+def distribution() -> str:
+    """The package a CPU-only TensorFlow came from, as users know it."""
+    try:
+        metadata.distribution("tensorflow-cpu")
+    except metadata.PackageNotFoundError:
+        return "this TensorFlow build"
+    return "tensorflow-cpu"

@@ -47,7 +47,7 @@ class TorchBackend(Backend):
         self.torch_dtype = getattr(torch, dtype)
         if device == "gpu":
             if not torch.cuda.is_available():
-                raise ConfigError("torch: --device gpu but no CUDA device is visible to PyTorch")
+                raise ConfigError(f"torch: --device gpu but no CUDA device is visible to PyTorch: {gpu.status()[1]}")
             torch.backends.cudnn.benchmark = True
             amp.configure_gpu(precision)
         self.torch_device = torch.device("cuda" if device == "gpu" else "cpu")
@@ -70,6 +70,10 @@ class TorchBackend(Backend):
 
     def accelerator(self) -> dict | None:
         return gpu.accelerator() if self.device == "gpu" else None
+
+    @classmethod
+    def gpu_status(cls) -> tuple[bool, str]:
+        return gpu.status()
 
     def replicate(self, replicas: int) -> dict:
         return distributed_replicate(self, replicas)

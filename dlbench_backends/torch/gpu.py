@@ -1,8 +1,11 @@
-"""The GPU PyTorch computes on: its identity, which keys tuning choices and calibration profiles."""
+"""The GPU PyTorch computes on: its identity, which keys tuning choices and calibration profiles, and
+why torch sees none (``dlbench doctor``)."""
 
 from __future__ import annotations
 
 import torch
+
+from dlbench import gpu_status
 
 
 def runtime() -> str | None:
@@ -16,3 +19,12 @@ def runtime() -> str | None:
 
 def accelerator() -> dict:
     return {"model": torch.cuda.get_device_name(), "count": torch.cuda.device_count(), "runtime": runtime()}
+
+
+def status() -> tuple[bool, str]:
+    if torch.cuda.is_available():
+        return gpu_status.visible(accelerator())
+    if runtime() is None:
+        return gpu_status.not_visible(f"CPU-only build of torch ({torch.__version__}): {gpu_status.INSTALL}",
+                                      gpu_status.missing_driver())
+    return gpu_status.not_visible(gpu_status.unseen(f"torch built for {runtime()}", nvidia=not torch.version.hip))
