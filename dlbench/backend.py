@@ -22,7 +22,7 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
-from dlbench.errors import ConfigError
+from dlbench.errors import ConfigError, DlbenchError
 from dlbench.graph import Graph
 from dlbench.optim import OptimizerSpec
 
@@ -138,6 +138,24 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def environment(self) -> dict:
         """Framework versions, device name, thread counts and the precision actually used."""
+
+    def accelerator(self) -> dict | None:
+        """The accelerator this backend computes on, None on the CPU: ``{"model": the device name,
+        "count": how many the framework sees, "runtime": e.g. "cuda 12.8"}``. Tuning choices and
+        calibration profiles are keyed by it (:func:`dlbench.environment.machine_fingerprint`)."""
+        return None
+
+    @classmethod
+    def gpu_status(cls) -> tuple[bool, str]:
+        """(whether the framework sees a GPU, which one or why not), for ``dlbench doctor``. This default
+        only tries ``--device gpu``; the built-in backends say why not (the build, the driver)."""
+        if "gpu" not in cls.devices:
+            return False, f"{cls.name} runs on the CPU only"
+        try:
+            backend = cls(device="gpu")
+        except DlbenchError as e:
+            return False, str(e)
+        return True, f"--device gpu accepted ({backend.environment().get('device_name')})"
 
     # -- the model -------------------------------------------------------------------------
     @abc.abstractmethod

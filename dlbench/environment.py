@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import sys
 from importlib import metadata
+from pathlib import Path
+
+NVIDIA_DRIVER_FILE = Path("/proc/driver/nvidia/version")
 
 
 def cpu_model() -> str:
@@ -20,12 +24,31 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine_fingerprint() -> str:
+def nvidia_driver() -> str | None:
+    """The loaded NVIDIA kernel driver's version, read without a framework; None where there is none."""
+    try:
+        text = NVIDIA_DRIVER_FILE.read_text()
+    except OSError:
+        return None
+    found = re.search(r"Kernel Module.*?\s(\d+\.\d+(?:\.\d+)*)\s", text)
+    if found:
+        return found.group(1)
+    return text.strip().split("\n", 1)[0] or None  # an unfamiliar format still tells drivers apart
+
+
+def machine_fingerprint(accelerator: dict | None = None) -> str:
     """A short stable key of this machine's compute identity (CPU model, cores usable, OS and
-    architecture): cached tuning choices and calibration profiles are valid only where it matches."""
+    architecture, and for a run on an accelerator its model, count and the NVIDIA driver): cached
+    tuning choices and calibration profiles are valid only where it matches.
+
+    ``accelerator`` is :meth:`dlbench.backend.Backend.accelerator`'s answer. Its ``runtime`` (the CUDA
+    or ROCm version a framework was built with) is left out: it differs between frameworks on one
+    machine, whose ceilings share a profile; the tuning key holds it."""
     parts = [cpu_model(), str(os.cpu_count()),
              str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()),
              platform.system(), platform.machine()]
+    if accelerator is not None:
+        parts += [str(accelerator.get("model")), str(accelerator.get("count")), str(nvidia_driver())]
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
 
 

@@ -501,6 +501,21 @@ def test_invalid_settings(device, options, match):
         JaxBackend(device, options)
 
 
+def test_a_cpu_backend_has_no_accelerator(backend):
+    assert backend.accelerator() is None  # so the CPU keys its tuning choices and profiles as before
+
+
+def test_a_cuda_plugin_that_finds_no_gpu_says_so(monkeypatch, tmp_path):
+    from dlbench import environment
+    from dlbench_backends.jax import gpu
+
+    monkeypatch.setattr(gpu, "gpu_plugins", lambda: ["jax-cuda12-plugin"])
+    monkeypatch.setattr(environment, "NVIDIA_DRIVER_FILE", tmp_path / "version")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi
+    visible, why = JaxBackend.gpu_status()
+    assert not visible and "jax-cuda12-plugin" in why and "no NVIDIA driver" in why and "no CUDA plugin" not in why
+
+
 def test_gpu_without_gpu_is_a_config_error():
     try:
         jax.devices("gpu")

@@ -259,6 +259,10 @@ def test_options_are_validated():
         make(xla="sometimes")
 
 
+def test_a_cpu_backend_has_no_accelerator():
+    assert make().accelerator() is None  # so the CPU keys its tuning choices and profiles as before
+
+
 def test_gpu_without_a_visible_gpu_is_a_clear_error():
     from dlbench_backends.tensorflow.backend import TensorFlowBackend
 

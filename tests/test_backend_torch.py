@@ -127,6 +127,25 @@ def test_flop_counter_counts_a_training_step(backend):
     assert 0.85 * analytic < flops <= analytic and "flop_counter" in method
 
 
+def test_a_cpu_backend_has_no_accelerator(backend):
+    assert backend.accelerator() is None  # so the CPU keys its tuning choices and profiles as before
+
+
+def test_a_cuda_build_without_a_driver_says_so(monkeypatch, tmp_path):
+    from dlbench import environment
+    from dlbench_backends.torch.backend import TorchBackend
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(environment, "NVIDIA_DRIVER_FILE", tmp_path / "version")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi
+    visible, why = TorchBackend.gpu_status()
+    assert not visible and "no NVIDIA driver" in why and "CPU-only" not in why, why
+    (tmp_path / "version").write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.65.06  Sun Jul 27 2025\n")
+    visible, why = TorchBackend.gpu_status()
+    assert not visible and "cuda 13.0" in why and "580.65.06" in why and "no NVIDIA driver" not in why, why
+
+
 def test_gpu_without_cuda_is_a_clear_error():
     from dlbench.errors import ConfigError
     from dlbench_backends.torch.backend import TorchBackend

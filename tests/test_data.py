@@ -89,7 +89,9 @@ def test_download_verifies_checksums_and_caches(tmp_path, mnist_dir, monkeypatch
 
     files = _gz_files(mnist_dir)
     src = _local_source(tmp_path, files, {k: hashlib.md5(v).hexdigest() for k, v in files.items()})
-    monkeypatch.setenv("DLBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("DLBENCH_CACHE_DIR", str(tmp_path / "cache"))  # the variable tuning and calibration read
     monkeypatch.setattr(mnist, "SYSTEM_DIR", tmp_path / "nowhere")
     ds = mnist.load(src, DatasetRequest(download=True))
     assert len(ds.train) == 600

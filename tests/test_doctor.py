@@ -1,9 +1,11 @@
 """`dlbench doctor`: the machine checks, the A/A noise estimate and its advice, its storage for
 runs to record, and the exit status."""
 
+import shutil
 import subprocess
 import sys
 import time
+from importlib import metadata
 
 import pytest
 from click.testing import CliRunner
@@ -11,7 +13,9 @@ from click.testing import CliRunner
 from dlbench.cli.main import cli
 from dlbench.config import RunConfig
 from dlbench.diagnostics import noise, system
+from dlbench.environment import NVIDIA_DRIVER_FILE
 from dlbench.measure import loop
+from tests.conftest import has
 
 
 @pytest.fixture(autouse=True)
@@ -100,3 +104,35 @@ def test_doctor_prints_its_verdict_and_exits_0(test_plugins):
 def test_doctor_exits_1_when_a_requested_backend_cannot_run(test_plugins):
     result = CliRunner().invoke(cli, ["doctor", "-b", "numpy,nosuchbackend", "--seconds", "0.5"])
     assert result.exit_code == 1 and "nosuchbackend" in result.output
+
+
+def installed(distribution: str) -> bool:
+    try:
+        metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+#: per backend: its module, whether the installed build can never see a GPU (as on this project's
+#: CPU machines), and what doctor must then say
+CPU_BUILDS = {
+    "torch": ("torch", lambda: metadata.version("torch").endswith("+cpu"), "CPU-only build of torch"),
+    "tensorflow": ("tensorflow", lambda: installed("tensorflow-cpu") and not installed("tensorflow"),
+                   "tensorflow-cpu can never use a GPU"),
+    "jax": ("flax", lambda: not installed("jax-cuda12-plugin") and not installed("jax-cuda13-plugin"),
+            "no CUDA plugin (jax-cuda12-plugin not installed)"),
+}
+
+
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=getattr(pytest.mark, b)) for b in CPU_BUILDS])
+def test_doctor_says_why_a_backend_sees_no_gpu(backend):
+    module, cpu_build, reason = CPU_BUILDS[backend]
+    if not has(module) or not cpu_build():
+        pytest.skip(f"{backend}: not installed, or a build that may see a GPU")
+    result = CliRunner().invoke(cli, ["doctor", "-b", backend, "--seconds", "0.5", "--timeout", "300"])
+    assert result.exit_code == 0, result.output
+    line = next(line.strip() for line in result.output.splitlines() if line.strip().startswith("gpu:"))
+    assert line.startswith("gpu: not visible: ") and reason in line and "install dlbench[gpu]" in line, line
+    if not NVIDIA_DRIVER_FILE.exists() and not shutil.which("nvidia-smi"):
+        assert "no NVIDIA driver" in line, line

@@ -112,3 +112,13 @@ def test_torch_sync_waits_for_the_gpu(torch_gpu):
     torch_gpu.sync(out)
     assert torch.cuda.current_stream().query()  # nothing left in flight after sync
     assert torch_gpu.peak_device_memory() >= 2 * 4096 * 4096 * 4
+
+
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=needs_gpu(b)) for b in ("torch", "jax", "tensorflow")])
+def test_a_gpu_backend_names_its_accelerator(backend):
+    # in a subprocess, as gpu_reason's probe: JAX would keep the GPU's memory from later workers
+    probe = ("import json; from dlbench import registry; "
+             f"print(json.dumps(registry.get_backend({backend!r}).load()(device='gpu').accelerator()))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
+    accelerator = json.loads(out.stdout.strip().splitlines()[-1])
+    assert accelerator["model"] and accelerator["count"] >= 1 and accelerator["runtime"], accelerator

@@ -259,14 +259,6 @@ def test_the_grid_puts_defaults_first_and_checks_candidates():
         Option(False, "x", (True, False), tune={"cpu": (False, "fast")})
 
 
-def test_cache_dir_honours_the_overrides(monkeypatch, tmp_path):
-    monkeypatch.delenv("DLBENCH_CACHE_DIR", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert cache.cache_dir() == tmp_path / "dlbench"
-    monkeypatch.setenv("DLBENCH_CACHE_DIR", str(tmp_path / "mine"))
-    assert cache.cache_dir() == tmp_path / "mine"
-
-
 def test_dlbench_run_tunes_then_reuses_the_cache_in_the_worker(tunable, tmp_path):
     args = ["run", "-b", "tunable", "-m", "tiny", "-d", "synthetic", "--steps", "2", "--batch-size", "8", "--tune",
             "-o", "layout=plain", "--timeout", "120", "--output", str(tmp_path / "results"), "-q"]

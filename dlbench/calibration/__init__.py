@@ -2,7 +2,7 @@
 (GEMM) on the device and stores the peak FLOP/s as a machine profile; runs then record their
 achieved FLOP/s as a share of it (and, on known GPUs, of the datasheet peak)."""
 
-from dlbench.calibration.profile import cache_root, load_profile, profile_path, save_entries
+from dlbench.calibration.profile import load_profile, profile_path, save_entries
 from dlbench.calibration.utilisation import utilisation
 
-__all__ = ["cache_root", "load_profile", "profile_path", "save_entries", "utilisation"]
+__all__ = ["load_profile", "profile_path", "save_entries", "utilisation"]

@@ -10,7 +10,8 @@ from dlbench.calibration.profile import entry_key
 
 
 def calibrate_job(payload: dict, progress: Callable[..., Any]) -> dict:
-    """``{"backend", "device", "seconds", "size"}`` in; ``{"device_name", "entries": {key: entry}}`` out."""
+    """``{"backend", "device", "seconds", "size"}`` in; ``{"device_name", "accelerator", "entries": {key: entry}}``
+    out, the accelerator keying the profile they go to."""
     backend_cls = registry.get_backend(payload["backend"]).load()
     device = payload.get("device", "cpu")
     backend = backend_cls(device=device)
@@ -23,4 +24,4 @@ def calibrate_job(payload: dict, progress: Callable[..., Any]) -> dict:
         entry = peak(backend.gemm(precision, n), n, payload.get("seconds", 2.0))
         entries[entry_key(backend.name, device, precision)] = {**entry, "device_name": device_name}
         progress("step", done=i + 1, total=len(precisions), loss=None, epoch=0)
-    return {"device_name": device_name, "entries": entries}
+    return {"device_name": device_name, "accelerator": backend.accelerator(), "entries": entries}

@@ -1,5 +1,5 @@
-"""The machine profile: measured GEMM ceilings, one JSON file per machine fingerprint under the
-user cache dir (``$DLBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/dlbench``, else ``~/.cache/dlbench``)."""
+"""The machine profile: measured GEMM ceilings, one JSON file per machine fingerprint (which holds the
+accelerator on a GPU) under the cache folder (:func:`dlbench.paths.cache_dir`)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,13 @@ import os
 import tempfile
 from pathlib import Path
 
-from dlbench import environment
+from dlbench import environment, paths
 
 SCHEMA = "dlbench.calibration/1"
 
 
-def cache_root() -> Path:
-    base = os.environ.get("DLBENCH_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "dlbench")
-    return Path(base).expanduser()
-
-
 def profile_path(fingerprint: str | None = None) -> Path:
-    return cache_root() / "calibration" / f"{fingerprint or environment.machine_fingerprint()}.json"
+    return paths.cache_dir() / "calibration" / f"{fingerprint or environment.machine_fingerprint()}.json"
 
 
 def entry_key(backend: str, device: str, precision: str) -> str:
@@ -37,11 +32,13 @@ def load_profile(fingerprint: str | None = None) -> dict | None:
     return data if data.get("schema") == SCHEMA else None
 
 
-def save_entries(entries: dict[str, dict]) -> Path:
-    """Merge ``entries`` (keyed by :func:`entry_key`) into this machine's profile, atomically."""
-    fingerprint = environment.machine_fingerprint()
+def save_entries(entries: dict[str, dict], accelerator: dict | None = None) -> Path:
+    """Merge ``entries`` (keyed by :func:`entry_key`) into the profile of this machine with
+    ``accelerator`` (:meth:`dlbench.backend.Backend.accelerator`), atomically."""
+    fingerprint = environment.machine_fingerprint(accelerator)
     profile = load_profile(fingerprint) or {"schema": SCHEMA, "fingerprint": fingerprint,
-                                            "cpu": environment.cpu_model(), "entries": {}}
+                                            "cpu": environment.cpu_model(), "accelerator": accelerator,
+                                            "entries": {}}
     profile["entries"].update(entries)
     profile["updated"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     path = profile_path(fingerprint)

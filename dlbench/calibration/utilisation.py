@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dlbench import environment
 from dlbench.calibration import datasheet
 from dlbench.calibration.profile import entry_key, load_profile
 
@@ -13,12 +14,13 @@ CEILING_PRECISION = {"float32": "float32", "tf32": "tf32", "mixed-float16": "flo
 
 
 def utilisation(achieved: float | None, backend: str, device: str, precision: str | None,
-                device_name: str | None) -> tuple[dict | None, str | None]:
-    """(the record's ``flops.utilisation``, ``flops.utilisation_note``)."""
+                device_name: str | None, accelerator: dict | None = None) -> tuple[dict | None, str | None]:
+    """(the record's ``flops.utilisation``, ``flops.utilisation_note``); ``accelerator`` picks the
+    profile of this machine with that accelerator."""
     if not achieved:
         return None, "no achieved FLOP/s to compare (no analytic or framework FLOP count)"
     wanted = CEILING_PRECISION.get(precision or "float32", "float32")
-    profile = load_profile()
+    profile = load_profile(environment.machine_fingerprint(accelerator))
     if profile is None:
         return None, NO_PROFILE
     entries = profile.get("entries", {})

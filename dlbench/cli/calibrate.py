@@ -35,13 +35,13 @@ def calibrate(backend, device, seconds, size):
     from tabulate import tabulate
 
     from dlbench.analysis.units import si
-    from dlbench.calibration import datasheet, profile_path, save_entries
+    from dlbench.calibration import datasheet, save_entries
     from dlbench.execution.isolation import run_job
 
     names = _backends(backend)
     if not names:
         raise click.UsageError("no backend is installed: pip install 'dlbench[torch]' (or tensorflow, jax)")
-    rows, failed = [], []
+    rows, failed, saved = [], [], []
     for name in names:
         click.echo(f"calibrate: timing {name} matmuls on {device} ...", err=True)
         outcome = run_job("calibrate", {"backend": name, "device": device, "seconds": seconds, "size": size})
@@ -49,7 +49,7 @@ def calibrate(backend, device, seconds, size):
             failed.append(name)
             click.echo(f"error: {name}: {outcome.error['kind']}: {outcome.error['message']}", err=True)
             continue
-        save_entries(outcome.output["entries"])
+        saved.append(save_entries(outcome.output["entries"], outcome.output["accelerator"]))
         for key, entry in outcome.output["entries"].items():
             precision = key.rsplit("/", 1)[1]
             sheet = datasheet.peak(entry.get("device_name"), precision) if device == "gpu" else None
@@ -58,6 +58,7 @@ def calibrate(backend, device, seconds, size):
                          f"{si(sheet[1], 'FLOP/s')} ({entry['flops_per_s'] / sheet[1]:.0%})" if sheet else "n/a"))
     if rows:
         click.echo(tabulate(rows, ["backend", "precision", "device", "n", "peak", "median", "datasheet (share)"]))
-        click.echo(f"profile saved to {profile_path()}", err=True)
+        for path in dict.fromkeys(saved):
+            click.echo(f"profile saved to {path}", err=True)
     if failed:
         sys.exit(1)

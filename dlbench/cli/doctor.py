@@ -13,10 +13,13 @@ import click
                    "one requested here cannot run]")
 @click.option("--seconds", default=3.0, show_default=True, type=click.FloatRange(min=0.5),
               help="How long the A/A noise estimate runs.")
-def doctor(backend, seconds):
-    """Check the machine before benchmarking: backends and devices, threads and affinity, CPU
-    frequency scaling, other busy processes, and an A/A noise estimate with a verdict and advice.
-    The estimate is stored; later runs record it as environment.noise."""
+@click.option("--timeout", default=300.0, show_default=True, type=click.FloatRange(min=1),
+              help="Seconds each backend's worker may take to describe itself.")
+def doctor(backend, seconds, timeout):
+    """Check the machine before benchmarking: backends and devices (whether each sees a GPU, and why
+    not), threads and affinity, CPU frequency scaling, other busy processes, and an A/A noise
+    estimate with a verdict and advice. The estimate is stored; later runs record it as
+    environment.noise."""
     from dlbench.diagnostics import backends, noise, system
 
     def section(title: str, lines: list[str]) -> None:
@@ -24,7 +27,7 @@ def doctor(backend, seconds):
         for line in lines:
             click.echo(f"  {line}")
 
-    found = backends.report(backend)
+    found = backends.report(backend, timeout)
     section("backends", [line for b in found for line in b["lines"]])
     section("threads and affinity", system.threads())
     section("CPU frequency scaling", system.frequency_scaling())

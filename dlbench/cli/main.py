@@ -7,7 +7,7 @@ from importlib import metadata
 
 import click
 
-from dlbench import registry
+from dlbench import paths, registry
 from dlbench.cli.options import run_options
 from dlbench.errors import DlbenchError
 
@@ -26,6 +26,7 @@ Examples:
 @click.version_option(metadata.version("dlbench"), prog_name="dlbench")
 def cli():
     """Benchmark the same models and training loop on PyTorch, TensorFlow and JAX."""
+    paths.warn_retired()
 
 
 def _check(kind: str, name: str) -> str:

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from dlbench.data.dataset import Dataset, DatasetRequest, Split
-from dlbench.data.download import cache_dir, fetch
+from dlbench.data.download import fetch
 from dlbench.errors import DataError
+from dlbench.paths import cache_dir
 
 PIXELS = 3 * 32 * 32
 

@@ -12,11 +12,6 @@ from pathlib import Path
 from dlbench.errors import DataError
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("DLBENCH_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "dlbench")
-    return Path(base).expanduser()
-
-
 def md5sum(path: Path) -> str:
     h = hashlib.md5()
     with open(path, "rb") as f:

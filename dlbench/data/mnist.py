@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlbench.data.dataset import Dataset, DatasetRequest, Split
-from dlbench.data.download import cache_dir, fetch
+from dlbench.data.download import fetch
 from dlbench.data.idx import read_idx
 from dlbench.errors import DataError
+from dlbench.paths import cache_dir
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 SYSTEM_DIR = Path("/usr/share/datasets")

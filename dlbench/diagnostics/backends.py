@@ -7,8 +7,9 @@ from dlbench import registry
 SKIP = {"framework", "device_name", "precision", "argv"}
 
 
-def report(listed: str | None) -> list[dict]:
-    """``[{"name", "ok", "lines"}]`` for the listed backends (comma-separated), or every registered one."""
+def report(listed: str | None, timeout: float = 300) -> list[dict]:
+    """``[{"name", "ok", "lines"}]`` for the listed backends (comma-separated), or every registered one;
+    each worker is given ``timeout`` seconds."""
     from dlbench.execution.isolation import run_job
 
     names = [n.strip() for n in listed.split(",") if n.strip()] if listed else list(registry.backends())
@@ -22,15 +23,14 @@ def report(listed: str | None) -> list[dict]:
         if not info.available:
             out.append({"name": info.name, "ok": False, "lines": [f"{info.name}: not installed ({info.install_hint})"]})
             continue
-        outcome = run_job("describe", {"backend": info.name}, timeout=300)
+        outcome = run_job("describe", {"backend": info.name}, timeout=timeout)
         if outcome.output is None:
             out.append({"name": info.name, "ok": False,
                         "lines": [f"{info.name}: cannot run: {outcome.error['kind']}: {outcome.error['message']}"]})
             continue
-        cpu, gpu = outcome.output["cpu"], outcome.output["gpu"]
+        cpu, seen = outcome.output["cpu"], outcome.output["gpu_visible"]
         versions = ", ".join(f"{k} {v}" for k, v in cpu.items() if k not in SKIP)
-        lines = [f"{info.name}: {versions}", f"  cpu: {cpu.get('device_name')}"]
-        lines.append(f"  gpu: {gpu.get('device_name')} (cuda {gpu.get('cuda')})" if gpu
-                     else f"  gpu: none ({outcome.output['gpu_error'] or 'not supported'})")
+        lines = [f"{info.name}: {versions}", f"  cpu: {cpu.get('device_name')}",
+                 f"  gpu: {'visible' if seen else 'not visible'}: {outcome.output['gpu_reason']}"]
         out.append({"name": info.name, "ok": True, "lines": lines})
     return out

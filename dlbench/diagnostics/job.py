@@ -9,12 +9,15 @@ from dlbench.errors import DlbenchError
 
 
 def describe_job(payload: dict, progress: Callable[..., Any]) -> dict:
+    """``{"cpu": environment, "gpu": environment or None, "gpu_visible", "gpu_reason"}``: the reason
+    names the GPUs, or says why the framework sees none."""
     backend_cls = registry.get_backend(payload["backend"]).load()
     cpu = backend_cls(device="cpu")
-    out = {"cpu": cpu.environment(), "gpu": None, "gpu_error": None}
-    if "gpu" in backend_cls.devices:
+    visible, reason = backend_cls.gpu_status()
+    out = {"cpu": cpu.environment(), "gpu": None, "gpu_visible": visible, "gpu_reason": reason}
+    if visible:
         try:
             out["gpu"] = backend_cls(device="gpu").environment()
         except DlbenchError as e:
-            out["gpu_error"] = str(e)
+            out.update(gpu_visible=False, gpu_reason=str(e))
     return out

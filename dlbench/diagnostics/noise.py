@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlbench.calibration.profile import cache_root
+from dlbench.paths import cache_dir
 
 #: (largest CV, verdict) from quiet to unusable
 VERDICTS = ((0.02, "quiet: fit to benchmark"), (0.05, "fair: usable with repeats"),
@@ -94,7 +94,7 @@ def describe(estimate: dict) -> list[str]:
 
 
 def path() -> Path:
-    return cache_root() / "noise.json"
+    return cache_dir() / "noise.json"
 
 
 def save(estimate: dict) -> Path:

@@ -71,7 +71,8 @@ def flops_utilisation(analytic: float | None, framework: float | None, median_s:
     flops = analytic or framework
     achieved = flops / median_s if flops and median_s else None
     env = backend.environment()
-    share, note = utilisation(achieved, backend.name, device, env.get("precision"), env.get("device_name"))
+    share, note = utilisation(achieved, backend.name, device, env.get("precision"), env.get("device_name"),
+                              backend.accelerator())
     return {"achieved_flops_per_s": achieved, "utilisation": share, "utilisation_note": note}
 
 

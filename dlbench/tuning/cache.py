@@ -1,7 +1,7 @@
 """Tuning choices cached on disk, one JSON file per key, so a sweep pays for a choice once.
 
 The key holds everything the fastest setting depends on: the machine
-(:func:`dlbench.environment.machine_fingerprint`), backend and framework versions, model and its
+(:func:`dlbench.environment.machine_fingerprint`) and its accelerator, backend and framework versions, model and its
 input shape, batch, device, dtype and precision, optimiser, the pinned options and the candidates.
 A file that cannot be read or does not match its key is ignored with a warning, never fatal.
 """
@@ -12,23 +12,16 @@ import datetime as dt
 import hashlib
 import importlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from dlbench import paths
 from dlbench.files import write_atomic
 from dlbench.tuning.grid import Grid
 
 #: 2: choices kept only beyond the noise, candidates that raised never chosen (1 chose the luckiest)
 FORMAT = "dlbench.tuning/2"
-
-
-def cache_dir() -> Path:
-    """``$DLBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/dlbench``, else ``~/.cache/dlbench``."""
-    if os.environ.get("DLBENCH_CACHE_DIR"):
-        return Path(os.environ["DLBENCH_CACHE_DIR"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "dlbench"
 
 
 def framework_versions(modules: tuple[str, ...]) -> dict[str, str | None]:
@@ -43,18 +36,21 @@ def framework_versions(modules: tuple[str, ...]) -> dict[str, str | None]:
 
 def make_key(*, fingerprint: str, backend: str, versions: dict, model: str, input_shape, num_classes: int,
              batch_size: int, device: str, dtype: str, precision: str, optimizer: str, replicas: int,
-             grid: Grid) -> dict[str, Any]:
-    """The cache key as a JSON-ready dict (lists, not tuples, so it compares equal after a round trip)."""
+             grid: Grid, accelerator: dict | None = None) -> dict[str, Any]:
+    """The cache key as a JSON-ready dict (lists, not tuples, so it compares equal after a round trip).
+    A CPU run's key has no ``accelerator`` entry, so it is the key it was before accelerators counted."""
     key = {"fingerprint": fingerprint, "backend": backend, "versions": versions, "model": model,
            "input_shape": list(input_shape), "num_classes": num_classes, "batch_size": batch_size,
            "device": device, "dtype": dtype, "precision": precision, "optimizer": optimizer,
            "replicas": replicas, "pinned": dict(grid.pinned), "candidates": grid.free}
+    if accelerator is not None:
+        key["accelerator"] = accelerator
     return json.loads(json.dumps(key, sort_keys=True))
 
 
 def path_for(key: dict) -> Path:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return cache_dir() / "tuning" / f"{key['backend']}-{key['model']}-{digest}.json"
+    return paths.cache_dir() / "tuning" / f"{key['backend']}-{key['model']}-{digest}.json"
 
 
 def load(key: dict, grid: Grid) -> tuple[dict | None, str | None]:
@@ -85,7 +81,7 @@ def compile_history(backend: str) -> list[float]:
     """First-step times of the compiling candidates that tuning timed on this machine before
     (every cached choice of ``backend``), for :mod:`dlbench.tuning.budget`'s estimate."""
     times = []
-    for path in (cache_dir() / "tuning").glob(f"{backend}-*.json"):
+    for path in (paths.cache_dir() / "tuning").glob(f"{backend}-*.json"):
         try:
             entry = json.loads(path.read_text())
             times += [c["first_step_s"] for c in entry["candidates"] if c.get("compiles") and c.get("first_step_s")]

@@ -46,9 +46,11 @@ def tune(config: RunConfig, prepared: Any, rebuild: Rebuild, sample: Callable[[]
     if auto and (why := budget.too_few_steps(run_steps, len(grid.candidates()))):
         return prepared, {**section, "mode": "skipped", "chosen": grid.plain(), "note": why}
 
+    accelerator = prepared.backend.accelerator()
     key = cache.make_key(
-        fingerprint=environment.machine_fingerprint(), backend=prepared.backend.name,
-        versions=cache.framework_versions(registry.get_backend(config.backend).requires), model=config.model,
+        fingerprint=environment.machine_fingerprint(accelerator), accelerator=accelerator,
+        backend=prepared.backend.name, model=config.model,
+        versions=cache.framework_versions(registry.get_backend(config.backend).requires),
         input_shape=prepared.adapt.target, num_classes=prepared.dataset.num_classes, batch_size=config.batch_size,
         device=config.device, dtype=prepared.backend.dtype, precision=config.precision,
         optimizer=config.optimizer, replicas=config.replicas, grid=grid)

@@ -21,6 +21,7 @@ from dlbench.environment import cpu_model
 from dlbench.errors import ConfigError
 from dlbench.graph import LSTM, Graph
 from dlbench.optim import OptimizerSpec
+from dlbench_backends.jax import gpu
 from dlbench_backends.jax import model as graph_model
 from dlbench_backends.jax import precision as amp
 from dlbench_backends.jax.optim import make_optimizer
@@ -96,7 +97,7 @@ class JaxBackend(Backend):
             self.jax_device = jax.devices("gpu" if device == "gpu" else "cpu")[0]
         except RuntimeError:
             raise ConfigError(f"jax: --device {device} but JAX sees no {device.upper()} "
-                              f"(devices: {', '.join(str(d) for d in jax.devices())}); install jax[cuda12]") from None
+                              f"(devices: {', '.join(str(d) for d in jax.devices())}): {gpu.status()[1]}") from None
         amp.check_gpu(self.jax_device, precision)
         self.matmul_precision, self.lax_precision = amp.MATMUL[precision]
         self.compute_dtype = amp.COMPUTE.get(precision)  # None: the inputs' dtype (float32 or float64)
@@ -123,6 +124,13 @@ class JaxBackend(Backend):
         with contextlib.suppress(Exception):
             env["platform_version"] = dev.client.platform_version
         return env
+
+    def accelerator(self) -> dict | None:
+        return None if self.jax_device.platform == "cpu" else gpu.accelerator(self.jax_device)
+
+    @classmethod
+    def gpu_status(cls) -> tuple[bool, str]:
+        return gpu.status()
 
     def replicate(self, replicas: int) -> dict:
         from jax.sharding import Mesh, NamedSharding, PartitionSpec

@@ -19,7 +19,7 @@ from dlbench.environment import cpu_model  # noqa: E402
 from dlbench.errors import ConfigError  # noqa: E402
 from dlbench.graph import Graph  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
-from dlbench_backends.tensorflow import model as graph_model, replication  # noqa: E402
+from dlbench_backends.tensorflow import gpu, model as graph_model, replication  # noqa: E402
 from dlbench_backends.tensorflow import precision as amp  # noqa: E402
 from dlbench_backends.tensorflow.optim import LossScaleOptimizer, make_optimizer  # noqa: E402
 
@@ -74,12 +74,10 @@ class TensorFlowBackend(Backend):
         if device == "gpu":
             gpus = tf.config.list_physical_devices("GPU")
             if not gpus:
-                raise ConfigError("tensorflow: --device gpu but TensorFlow sees no GPU (a CPU-only build such as "
-                                  "tensorflow-cpu, or no CUDA driver); "
-                                  "install 'tensorflow[and-cuda]' on a CUDA machine")
-            for gpu in gpus:
+                raise ConfigError(f"tensorflow: --device gpu but TensorFlow sees no GPU: {gpu.status()[1]}")
+            for physical in gpus:
                 try:
-                    tf.config.experimental.set_memory_growth(gpu, True)
+                    tf.config.experimental.set_memory_growth(physical, True)
                 except RuntimeError:  # the runtime is already initialised
                     pass
         self.tf_device = "/GPU:0" if device == "gpu" else "/CPU:0"
@@ -103,11 +101,17 @@ class TensorFlowBackend(Backend):
             "loss_scaling": "dynamic (LossScaleOptimizer)" if self.policy == MIXED_POLICY else None,
         }
         if self.device == "gpu":
-            details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
             build = tf.sysconfig.get_build_info()
-            env.update(device_name=details.get("device_name", "GPU"), cuda=build.get("cuda_version"),
+            env.update(device_name=gpu.details().get("device_name", "GPU"), cuda=build.get("cuda_version"),
                        cudnn=build.get("cudnn_version"))
         return env
+
+    def accelerator(self) -> dict | None:
+        return gpu.accelerator() if self.device == "gpu" else None
+
+    @classmethod
+    def gpu_status(cls) -> tuple[bool, str]:
+        return gpu.status()
 
     strategy = None  # a MirroredStrategy after replicate()
 

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from dlbench.errors import ConfigError
+from dlbench_backends.tensorflow import gpu
 
 DTYPES = {"float32": tf.float32, "tf32": tf.float32, "bfloat16": tf.bfloat16, "float16": tf.float16}
 
@@ -15,8 +16,7 @@ DTYPES = {"float32": tf.float32, "tf32": tf.float32, "bfloat16": tf.bfloat16, "f
 def precisions(device: str) -> tuple[str, ...]:
     if device != "gpu":
         return ("float32",)
-    details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
-    major = (details.get("compute_capability") or (0, 0))[0]
+    major = (gpu.details().get("compute_capability") or (0, 0))[0]
     return ("float32", "float16") + (("tf32", "bfloat16") if major >= 8 else ())
 
 

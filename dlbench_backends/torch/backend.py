@@ -14,6 +14,7 @@ from dlbench.environment import cpu_model
 from dlbench.errors import ConfigError
 from dlbench.graph import Graph
 from dlbench.optim import OptimizerSpec
+from dlbench_backends.torch import gpu
 from dlbench_backends.torch import model as graph_model
 from dlbench_backends.torch import precision as amp
 from dlbench_backends.torch.optim import make_optimizer
@@ -46,7 +47,7 @@ class TorchBackend(Backend):
         self.torch_dtype = getattr(torch, dtype)
         if device == "gpu":
             if not torch.cuda.is_available():
-                raise ConfigError("torch: --device gpu but no CUDA device is visible to PyTorch")
+                raise ConfigError(f"torch: --device gpu but no CUDA device is visible to PyTorch: {gpu.status()[1]}")
             torch.backends.cudnn.benchmark = True
             amp.configure_gpu(precision)
         self.torch_device = torch.device("cuda" if device == "gpu" else "cpu")
@@ -66,6 +67,13 @@ class TorchBackend(Backend):
             env.update(device_name=torch.cuda.get_device_name(), cuda=torch.version.cuda,
                        cudnn=torch.backends.cudnn.version(), cudnn_benchmark=True)
         return env
+
+    def accelerator(self) -> dict | None:
+        return gpu.accelerator() if self.device == "gpu" else None
+
+    @classmethod
+    def gpu_status(cls) -> tuple[bool, str]:
+        return gpu.status()
 
     def replicate(self, replicas: int) -> dict:
         return distributed_replicate(self, replicas)
