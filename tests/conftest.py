@@ -42,6 +42,31 @@ def test_plugins(monkeypatch):
         yield
 
 
+def use_private_caches(patch: pytest.MonkeyPatch, folder: Path) -> Path:
+    """dlbench's cache (tuning choices, calibration profiles, the noise estimate) and the XDG cache in
+    ``folder``, here and in worker processes, which inherit the environment. Downloaded datasets stay
+    where they are: verified files, which tests only read."""
+    from dlbench.data import download
+
+    patch.setenv("DLBENCH_CACHE", str(download.cache_dir()))
+    patch.setenv("DLBENCH_CACHE_DIR", str(folder / "dlbench"))
+    patch.setenv("XDG_CACHE_HOME", str(folder / "xdg"))
+    return folder / "dlbench"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory) -> Path:
+    """For the workers of session- and module-scoped fixtures (the real sweep, the end-to-end runs)."""
+    with pytest.MonkeyPatch.context() as patch:
+        yield use_private_caches(patch, tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch) -> Path:
+    """Every test its own cache: a test's tuning choices never reach the user's later runs."""
+    return use_private_caches(monkeypatch, tmp_path / "cache")
+
+
 def write_idx(path: Path, array: np.ndarray) -> Path:
     codes = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}
     header = bytes([0, 0, codes[array.dtype], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)

@@ -15,12 +15,6 @@ from dlbench.cli.main import cli
 from tests.conftest import has
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DLBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
 @pytest.mark.parametrize("name, label", [
     ("NVIDIA H100 80GB HBM3", "H100 SXM"), ("NVIDIA H100 PCIe", "H100 PCIe"), ("NVIDIA H100 NVL", "H100 NVL"),
     ("NVIDIA H200", "H200 SXM"), ("NVIDIA A100-SXM4-80GB", "A100"), ("NVIDIA A100-PCIE-40GB", "A100"),
@@ -56,10 +50,10 @@ def test_a_run_without_a_profile_says_how_to_make_one():
     assert "dlbench calibrate" in NO_PROFILE
 
 
-def test_the_share_is_of_this_backends_ceiling_and_the_profile_is_keyed_by_the_machine(cache):
+def test_the_share_is_of_this_backends_ceiling_and_the_profile_is_keyed_by_the_machine(private_cache):
     path = save_entries({entry_key("torch", "cpu", "float32"): entry(100e9),
                          entry_key("jax", "cpu", "float32"): entry(50e9)})
-    assert path == profile_path() and path.parent == cache / "calibration"
+    assert path == profile_path() and path.parent == private_cache / "calibration"
     assert path.stem == environment.machine_fingerprint() and load_profile()["entries"]
     share, note = utilisation(40e9, "jax", "cpu", "float32", "cpu")
     assert share["share"] == pytest.approx(0.8) and "jax float32 GEMM" in share["ceiling_source"]

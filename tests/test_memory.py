@@ -17,11 +17,6 @@ MiB = 1 << 20
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM and clear_refs are Linux's")
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DLBENCH_CACHE_DIR", str(tmp_path / "cache"))
-
-
 def allocate(n_bytes: int) -> np.ndarray:
     a = np.ones(n_bytes // 8)  # written, so resident
     return a
