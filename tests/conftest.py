@@ -67,6 +67,24 @@ def private_cache(tmp_path, monkeypatch) -> Path:
     return use_private_caches(monkeypatch, tmp_path / "cache")
 
 
+@pytest.fixture(autouse=True)
+def workers_are_bounded(monkeypatch):
+    """A worker started from the test process without a timeout fails its test: hung, it would hang
+    the suite. (Commands run in a subprocess are bounded by the subprocess call's timeout.)"""
+    from dlbench.execution import isolation, runner
+    from dlbench.measure import verify
+
+    start = isolation.run_job
+
+    def bounded(job, payload, timeout=None, on_event=None):
+        if timeout is None:
+            pytest.fail(f"a {job!r} worker started without a timeout: give it --timeout (RunConfig(timeout=...))")
+        return start(job, payload, timeout, on_event)
+
+    for module in (isolation, runner, verify):
+        monkeypatch.setattr(module, "run_job", bounded)
+
+
 def write_idx(path: Path, array: np.ndarray) -> Path:
     codes = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}
     header = bytes([0, 0, codes[array.dtype], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)

@@ -24,7 +24,8 @@ from dlbench.result import Result
 
 pytest.importorskip("submitit")
 
-TINY = ["-m", "tiny,perceptron", "-d", "synthetic", "--steps", "3", "--warmup", "1", "--batch-size", "8", "-q"]
+TINY = ["-m", "tiny,perceptron", "-d", "synthetic", "--steps", "3", "--warmup", "1", "--batch-size", "8",
+        "--timeout", "120", "-q"]
 
 
 def dlbench(*args: object) -> list[str]:

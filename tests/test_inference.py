@@ -75,7 +75,7 @@ def test_inference_serves_one_replica():
 
 def test_cli_inference_run_in_the_worker(test_plugins, tmp_path):
     out = invoke("run", "--task", "inference", "-b", "numpy", "-m", "mlp", "-d", "synthetic", "--batch-size", "2",
-                 "--min-requests", "10", "--min-duration", "0.05", "--output", str(tmp_path), "--json", "-q")
+                 "--min-requests", "10", "--min-duration", "0.05", "--timeout", "120", "--output", str(tmp_path), "--json", "-q")
     assert out.exit_code == 0, out.output
     record = json.loads(out.stdout)
     assert record["config"]["task"] == "inference" and record["inference"]["requests"] >= 10

@@ -52,7 +52,7 @@ def test_the_sampler_catches_a_held_allocation_where_the_kernel_counter_cannot_b
 def fresh_run(**settings):
     """A run in its own worker process, as the CLI runs it: memory freed by earlier tests in this
     process would otherwise be reused, and hide what training allocates."""
-    base = dict(dataset="synthetic", batch_size=8, steps=2, warmup=1, tune=False)
+    base = dict(dataset="synthetic", batch_size=8, steps=2, warmup=1, tune=False, timeout=600)
     rec = runner.run(RunConfig(**{**base, **settings}))
     assert rec.ok, rec.error
     return rec

@@ -125,7 +125,7 @@ def test_registered_by_entry_point_without_importing_onnxruntime():
     code = ("import sys; from dlbench import registry; info = registry.get_backend('ort'); "
             "assert info.name == 'onnxruntime' and info.available, info; "
             "assert 'onnxruntime' not in sys.modules and 'onnx' not in sys.modules, 'imported at registration'")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     assert registry.get_backend("onnxruntime").load() is OnnxRuntimeBackend
 
 
@@ -140,6 +140,6 @@ def test_inference_run_on_onnxruntime():
 
 def test_train_task_fails_nonzero_with_the_message(tmp_path):
     out = CliRunner().invoke(cli, ["run", "--task", "train", "-b", "onnxruntime", "-m", "perceptron", "-d", "synthetic",
-                                   "--steps", "2", "--output", str(tmp_path), "-q"])
+                                   "--steps", "2", "--timeout", "300", "--output", str(tmp_path), "-q"])
     assert out.exit_code != 0
     assert "onnxruntime is an inference-only backend; use --task inference" in out.output

@@ -24,7 +24,7 @@ from tests.conftest import alive, children
 
 # --no-tune: tuning would compile inductor candidates cold inside the wait for the first record
 REAL_ARGS = ["-b", "torch", "-m", "perceptron,lenet5", "-d", "synthetic", "--batch-size", "8",
-             "--steps", "5", "--warmup", "1", "--repeat", "1", "--no-tune", "-q"]
+             "--steps", "5", "--warmup", "1", "--repeat", "1", "--no-tune", "--timeout", "120", "-q"]
 _real: dict = {}
 
 
@@ -261,4 +261,4 @@ def test_cli_overrides_the_sweep_file(tmp_path, monkeypatch):
 
 def test_listing_stays_free_of_heavy_imports():
     code = "import sys, dlbench.cli; print(sorted(m for m in ('numpy', 'pandas', 'matplotlib') if m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.strip() == "[]"

@@ -210,7 +210,7 @@ def test_a_sweeps_worker_tunes_into_the_tests_cache_not_the_users(tmp_path, monk
 
 def test_dlbench_run_tunes_then_reuses_the_cache_in_the_worker(tunable, tmp_path):
     args = ["run", "-b", "tunable", "-m", "tiny", "-d", "synthetic", "--steps", "2", "--batch-size", "8",
-            "-o", "layout=plain", "--output", str(tmp_path / "results"), "-q"]
+            "-o", "layout=plain", "--timeout", "120", "--output", str(tmp_path / "results"), "-q"]
     out = CliRunner().invoke(cli, [*args, "--json"])
     assert out.exit_code == 0, out.output
     first = json.loads(out.stdout)
@@ -257,7 +257,7 @@ def test_a_tuned_runs_training_memory_still_covers_adams_state(tunable):
     from dlbench.execution import runner
 
     rec = runner.run(RunConfig(backend="tunable", model="mlp", dataset="synthetic", batch_size=8, steps=2, warmup=1,
-                               optimizer="adam"))
+                               optimizer="adam", timeout=120))
     assert rec.ok, rec.error
     assert rec.tuning["mode"] == "tuned"
     assert rec.memory["training_bytes"] >= 2 * rec.model["params_trainable"] * 4  # Adam's two moments
