@@ -1,7 +1,9 @@
 import contextlib
 import gzip
+import json
 import os
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -132,6 +134,22 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+#: what listing commands must not import: the frameworks and the analysis stack
+HEAVY_MODULES = ("torch", "tensorflow", "jax", "flax", "optax", "keras", "pandas", "matplotlib")
+
+
+def heavy_modules_after(*commands: list[str]) -> list[str]:
+    """The ``HEAVY_MODULES`` a fresh interpreter holds after importing the CLI and running ``commands``."""
+    code = ("import json, sys; from click.testing import CliRunner; from dlbench.cli import cli\n"
+            f"for args in {commands!r}:\n"
+            "    result = CliRunner().invoke(cli, args)\n"
+            "    assert result.exit_code == 0, result.output\n"
+            f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 requires_torch = pytest.mark.skipif(not has("torch"), reason="torch is not installed")
