@@ -2,9 +2,11 @@ import contextlib
 import gzip
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +58,12 @@ def use_private_caches(patch: pytest.MonkeyPatch, folder: Path) -> Path:
     return folder / "dlbench"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def session_cache(tmp_path_factory) -> Path:
-    """For the workers of session- and module-scoped fixtures (the real sweep, the end-to-end runs)."""
-    with pytest.MonkeyPatch.context() as patch:
-        yield use_private_caches(patch, tmp_path_factory.mktemp("cache"))
+def pytest_configure(config):
+    """The session's own caches, in place before collection imports the frameworks (onnxruntime writes
+    to the XDG cache on import) and for the workers of session- and module-scoped fixtures."""
+    patch, folder = pytest.MonkeyPatch(), Path(tempfile.mkdtemp(prefix="dlbench-tests-"))
+    use_private_caches(patch, folder)
+    config.add_cleanup(lambda: (patch.undo(), shutil.rmtree(folder, ignore_errors=True)))
 
 
 @pytest.fixture(autouse=True)
