@@ -12,8 +12,10 @@ import itertools
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 TARGET = 1.03
 OURS = "dlbench"
@@ -69,6 +71,15 @@ def interleave(benchmark, contenders: dict[str, Callable[[], None]], rounds: int
     low, high = np.percentile(np.median(resampled, axis=1), [2.5, 97.5])
     benchmark.extra_info.update(medians_s=medians, best_handwritten=best, ratio=float(np.median(ratios)),
                                 ratio_ci95=[float(low), float(high)])
+
+
+def pytest_collection_modifyitems(items):
+    """The step benchmarks tune, compile and time hundreds of rounds: a longer bound than the tests'
+    (pyproject.toml), which still ends a hung one."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.timeout(3600))
 
 
 def pytest_terminal_summary(terminalreporter, config):

@@ -1,8 +1,12 @@
 import contextlib
 import gzip
+import json
 import os
+import shutil
 import struct
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +44,47 @@ def test_plugins(monkeypatch):
     """The throwaway numpy backend and tiny model, here and in worker processes."""
     with registered_test_plugins(monkeypatch):
         yield
+
+
+def use_private_caches(patch: pytest.MonkeyPatch, folder: Path) -> Path:
+    """dlbench's cache (tuning choices, calibration profiles, the noise estimate, downloads) and the
+    XDG cache in ``folder``, here and in worker processes, which inherit the environment."""
+    patch.delenv("DLBENCH_CACHE", raising=False)
+    patch.setenv("DLBENCH_CACHE_DIR", str(folder / "dlbench"))
+    patch.setenv("XDG_CACHE_HOME", str(folder / "xdg"))
+    return folder / "dlbench"
+
+
+def pytest_configure(config):
+    """The session's own caches, in place before collection imports the frameworks (onnxruntime writes
+    to the XDG cache on import) and for the workers of session- and module-scoped fixtures."""
+    patch, folder = pytest.MonkeyPatch(), Path(tempfile.mkdtemp(prefix="dlbench-tests-"))
+    use_private_caches(patch, folder)
+    config.add_cleanup(lambda: (patch.undo(), shutil.rmtree(folder, ignore_errors=True)))
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch) -> Path:
+    """Every test its own cache: a test's tuning choices never reach the user's later runs."""
+    return use_private_caches(monkeypatch, tmp_path / "cache")
+
+
+@pytest.fixture(autouse=True)
+def workers_are_bounded(monkeypatch):
+    """A worker started from the test process without a timeout fails its test: hung, it would hang
+    the suite. (Commands run in a subprocess are bounded by the subprocess call's timeout.)"""
+    from dlbench.execution import isolation, runner
+    from dlbench.measure import verify
+
+    start = isolation.run_job
+
+    def bounded(job, payload, timeout=None, on_event=None):
+        if timeout is None:
+            pytest.fail(f"a {job!r} worker started without a timeout: give it --timeout (RunConfig(timeout=...))")
+        return start(job, payload, timeout, on_event)
+
+    for module in (isolation, runner, verify):
+        monkeypatch.setattr(module, "run_job", bounded)
 
 
 def write_idx(path: Path, array: np.ndarray) -> Path:
@@ -89,6 +134,22 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+#: what listing commands must not import: the frameworks and the analysis stack
+HEAVY_MODULES = ("torch", "tensorflow", "jax", "flax", "optax", "keras", "pandas", "matplotlib")
+
+
+def heavy_modules_after(*commands: list[str]) -> list[str]:
+    """The ``HEAVY_MODULES`` a fresh interpreter holds after importing the CLI and running ``commands``."""
+    code = ("import json, sys; from click.testing import CliRunner; from dlbench.cli import cli\n"
+            f"for args in {commands!r}:\n"
+            "    result = CliRunner().invoke(cli, args)\n"
+            "    assert result.exit_code == 0, result.output\n"
+            f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 requires_torch = pytest.mark.skipif(not has("torch"), reason="torch is not installed")

@@ -237,8 +237,10 @@ def test_flop_count_covers_a_training_step():
     model = backend.build(graph, init_weights(graph, 0))
     x, y = backend.to_device(np.zeros((4, 28, 28, 1), np.float32), np.zeros(4, np.int64))
     flops, method = backend.train_step_flops(model, OptimizerSpec.create("sgd"), x, y)
-    # TF's statistics count forward and backward convs/matmuls, and element-wise ops too
-    assert flops > 4 * graph.macs() * 4 and "profiler" in method
+    analytic = 6 * graph.macs() * 4
+    # TF's statistics count element-wise ops too, and its conv backprop ops generously: LeNet-5's step
+    # comes to 1.38x the analytic count. A step counted twice, or its backward missed, falls outside.
+    assert analytic < flops < 1.5 * analytic and "profiler" in method
 
 
 def test_environment_and_device_placement():

@@ -2,6 +2,7 @@
 by the machine fingerprint, a run's share of it, and `dlbench calibrate` end to end."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -12,13 +13,7 @@ from dlbench.calibration import datasheet, gemm, load_profile, profile_path, sav
 from dlbench.calibration.profile import entry_key
 from dlbench.calibration.utilisation import NO_PROFILE
 from dlbench.cli.main import cli
-from tests.conftest import has
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DLBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+from tests.conftest import has, registered_test_plugins
 
 
 @pytest.mark.parametrize("name, label", [
@@ -56,10 +51,10 @@ def test_a_run_without_a_profile_says_how_to_make_one():
     assert "dlbench calibrate" in NO_PROFILE
 
 
-def test_the_share_is_of_this_backends_ceiling_and_the_profile_is_keyed_by_the_machine(cache):
+def test_the_share_is_of_this_backends_ceiling_and_the_profile_is_keyed_by_the_machine(private_cache):
     path = save_entries({entry_key("torch", "cpu", "float32"): entry(100e9),
                          entry_key("jax", "cpu", "float32"): entry(50e9)})
-    assert path == profile_path() and path.parent == cache / "calibration"
+    assert path == profile_path() and path.parent == private_cache / "calibration"
     assert path.stem == environment.machine_fingerprint() and load_profile()["entries"]
     share, note = utilisation(40e9, "jax", "cpu", "float32", "cpu")
     assert share["share"] == pytest.approx(0.8) and "jax float32 GEMM" in share["ceiling_source"]
@@ -80,13 +75,29 @@ def test_a_gpu_run_also_gets_its_datasheet_share():
 
 
 def test_a_backend_that_cannot_time_a_matmul_fails_calibrate(test_plugins):
-    result = CliRunner().invoke(cli, ["calibrate", "-b", "numpy", "--seconds", "0.1"])
+    result = CliRunner().invoke(cli, ["calibrate", "-b", "numpy", "--seconds", "0.1", "--timeout", "120"])
     assert result.exit_code == 1 and "cannot time a matmul" in result.output
+
+
+def test_a_hung_backend_is_killed_at_the_timeout_and_the_others_still_calibrate(monkeypatch):
+    with registered_test_plugins(monkeypatch, ("tests.plugins.gemm_backends",)):
+        start = time.monotonic()
+        result = CliRunner().invoke(cli, ["calibrate", "-b", "numpy-hang,numpy-gemm", "--seconds", "0.1",
+                                          "--size", "64", "--timeout", "5"])
+    assert time.monotonic() - start < 60
+    assert result.exit_code == 1
+    assert "error: numpy-hang: timeout: exceeded the timeout of 5 s and was killed" in result.output
+    assert list(load_profile()["entries"]) == [entry_key("numpy-gemm", "cpu", "float32")]
+
+
+def test_calibrate_has_a_default_timeout():
+    assert "--timeout SECONDS" in (text := CliRunner().invoke(cli, ["calibrate", "--help"]).output)
+    assert "[default: 600" in " ".join(text.split())
 
 
 @pytest.mark.skipif(not has("torch"), reason="torch is not installed")
 def test_calibrate_stores_the_torch_ceiling_and_a_run_reports_its_share(test_plugins):
-    result = CliRunner().invoke(cli, ["calibrate", "-b", "torch", "--seconds", "0.2", "--size", "256"])
+    result = CliRunner().invoke(cli, ["calibrate", "-b", "torch", "--seconds", "0.2", "--size", "256", "--timeout", "600"])
     assert result.exit_code == 0, result.output
     stored = load_profile()["entries"][entry_key("torch", "cpu", "float32")]
     assert stored["size"] == 256 and stored["flops_per_s"] > 1e8

@@ -241,10 +241,30 @@ def test_cifar_rejects_corrupt_and_mismatched_files(tmp_path):
         cifar.read_records(bad_label, cifar.CIFAR10)
 
 
-def test_cifar_never_unpickles():
-    import inspect
+class CreatesAFile:
+    """Unpickled, it creates ``path``: what a malicious pickle could do instead."""
 
-    assert "pickle" not in inspect.getsource(cifar).replace("never pickle", "")
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def test_cifar_never_unpickles(tmp_path):
+    """The python-version CIFAR files are pickles: in place of the binary ones, they are refused
+    as not binary records, and the malicious one among them never runs."""
+    import pickle
+
+    marker = tmp_path / "unpickled"
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    for name in (*cifar.CIFAR10.train, cifar.CIFAR10.test):
+        batch = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 2], b"payload": CreatesAFile(marker)}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    with pytest.raises(DataError):  # not whole records; read as records, the first label would be 0x80
+        cifar.load(cifar.CIFAR10, DatasetRequest(data_dir=tmp_path))
+    assert not marker.exists()
 
 
 def test_cifar_missing_files_say_where_to_get_them(tmp_path):

@@ -33,7 +33,8 @@ def _dlbench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_two_replicas_record_the_engine_the_batches_and_the_threads(backend, tmp_path):
     proc = _dlbench("run", "-b", backend, "-m", "lenet5", "-d", "synthetic", "--steps", "4", "--warmup", "1",
-                    "--batch-size", "8", "--replicas", "2", "--no-tune", "--json", "-q", "--output", str(tmp_path))
+                    "--batch-size", "8", "--replicas", "2", "--no-tune", "--timeout", "240", "--json", "-q",
+                    "--output", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
     record = json.loads(proc.stdout)
     d = record["distributed"]
@@ -47,7 +48,8 @@ def test_two_replicas_record_the_engine_the_batches_and_the_threads(backend, tmp
 @pytest.mark.skipif(not has("torch"), reason="torch not installed")
 def test_a_strong_scaling_run_splits_the_global_batch(tmp_path):
     proc = _dlbench("run", "-b", "torch", "-m", "mlp", "-d", "synthetic", "--steps", "3", "--warmup", "1",
-                    "--global-batch-size", "12", "--replicas", "2", "--no-tune", "--json", "-q", "--output", str(tmp_path))
+                    "--global-batch-size", "12", "--replicas", "2", "--no-tune", "--timeout", "240", "--json", "-q",
+                    "--output", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
     d = json.loads(proc.stdout)["distributed"]
     assert (d["per_replica_batch"], d["global_batch"], d["threads_per_replica"]) == (6, 12, max(1, len(os.sched_getaffinity(0)) // 2))
@@ -95,7 +97,7 @@ def test_verify_proves_two_replicas_train_as_one_device_does():
 
 def test_replicas_on_a_backend_without_an_engine_is_a_clear_error(test_plugins, tmp_path):
     result = CliRunner().invoke(cli, ["run", "-b", "numpy", "-m", "mlp", "-d", "synthetic", "--steps", "2",
-                                      "--replicas", "2", "-q", "--output", str(tmp_path)])
+                                      "--replicas", "2", "--timeout", "120", "-q", "--output", str(tmp_path)])
     assert result.exit_code == 1
     record = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert "'numpy' has no data-parallel engine" in record["error"]["message"]

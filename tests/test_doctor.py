@@ -18,11 +18,6 @@ from dlbench.measure import loop
 from tests.conftest import has
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DLBENCH_CACHE_DIR", str(tmp_path / "cache"))
-
-
 def test_a_governor_other_than_performance_gets_advice(tmp_path):
     for i, governor in enumerate(("powersave", "powersave", "performance")):
         d = tmp_path / f"cpu{i}" / "cpufreq"

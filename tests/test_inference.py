@@ -8,7 +8,6 @@ from click.testing import CliRunner
 
 from dlbench.analysis import sections
 from dlbench.analysis.sections import inference as section
-from dlbench.analysis.compare import compare
 from dlbench.analysis.results import load_results
 from dlbench.cli import cli, summary
 from dlbench.config import RunConfig
@@ -16,6 +15,7 @@ from dlbench.errors import ConfigError
 from dlbench.measure import inference
 from dlbench.measure.verify import Tolerance, compare as verify_compare
 from dlbench.result import Result
+from tests.test_compare import copies, replicate, verdicts
 
 
 def invoke(*args):
@@ -75,7 +75,7 @@ def test_inference_serves_one_replica():
 
 def test_cli_inference_run_in_the_worker(test_plugins, tmp_path):
     out = invoke("run", "--task", "inference", "-b", "numpy", "-m", "mlp", "-d", "synthetic", "--batch-size", "2",
-                 "--min-requests", "10", "--min-duration", "0.05", "--output", str(tmp_path), "--json", "-q")
+                 "--min-requests", "10", "--min-duration", "0.05", "--timeout", "120", "--output", str(tmp_path), "--json", "-q")
     assert out.exit_code == 0, out.output
     record = json.loads(out.stdout)
     assert record["config"]["task"] == "inference" and record["inference"]["requests"] >= 10
@@ -105,10 +105,13 @@ def test_report_section_is_empty_without_inference_records(test_plugins, tmp_pat
     assert section.render(df[df["config.task"] == "train"], tmp_path / "r.md", plots=False) == []
 
 
-def test_compare_matches_inference_records(test_plugins, tmp_path):
-    df = _records(tmp_path, batches=(2,))
-    c = compare(df, df, threshold=0.05)
-    assert len(c.rows) == 1 and not c.regressions and c.rows[0].new.median > 0
+def test_compare_flags_slower_inference_and_not_a_rerun(test_plugins, tmp_path):
+    _records(tmp_path / "one", batches=(2,))
+    base = replicate(tmp_path / "one", tmp_path / "base")  # three runs: enough for compare to decide
+    slower = copies(base, tmp_path / "slower", factor=1.5)
+    rerun = copies(base, tmp_path / "rerun", jitter=0.01, seed=3)
+    assert list(verdicts(base, slower).values()) == ["slower"]
+    assert list(verdicts(base, rerun).values()) == ["within noise"]
 
 
 def output(logits, losses, untrained=None):

@@ -17,11 +17,6 @@ MiB = 1 << 20
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM and clear_refs are Linux's")
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DLBENCH_CACHE_DIR", str(tmp_path / "cache"))
-
-
 def allocate(n_bytes: int) -> np.ndarray:
     a = np.ones(n_bytes // 8)  # written, so resident
     return a
@@ -57,7 +52,7 @@ def test_the_sampler_catches_a_held_allocation_where_the_kernel_counter_cannot_b
 def fresh_run(**settings):
     """A run in its own worker process, as the CLI runs it: memory freed by earlier tests in this
     process would otherwise be reused, and hide what training allocates."""
-    base = dict(dataset="synthetic", batch_size=8, steps=2, warmup=1, tune=False)
+    base = dict(dataset="synthetic", batch_size=8, steps=2, warmup=1, tune=False, timeout=600)
     rec = runner.run(RunConfig(**{**base, **settings}))
     assert rec.ok, rec.error
     return rec

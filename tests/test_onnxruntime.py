@@ -20,6 +20,7 @@ from dlbench.graph import (  # noqa: E402
 )
 from dlbench.measure import inference  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
+from dlbench.result import Result  # noqa: E402
 from dlbench_onnxruntime.backend import OnnxRuntimeBackend  # noqa: E402
 from dlbench_onnxruntime.convert import ONNX_GATES, _lstm_gates  # noqa: E402
 
@@ -125,7 +126,7 @@ def test_registered_by_entry_point_without_importing_onnxruntime():
     code = ("import sys; from dlbench import registry; info = registry.get_backend('ort'); "
             "assert info.name == 'onnxruntime' and info.available, info; "
             "assert 'onnxruntime' not in sys.modules and 'onnx' not in sys.modules, 'imported at registration'")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     assert registry.get_backend("onnxruntime").load() is OnnxRuntimeBackend
 
 
@@ -138,8 +139,10 @@ def test_inference_run_on_onnxruntime():
     assert r.model["params_trainable"] == 61_706
 
 
-def test_train_task_fails_nonzero_with_the_message(tmp_path):
+def test_train_task_records_a_failed_run_and_exits_1_with_the_message(tmp_path):
     out = CliRunner().invoke(cli, ["run", "--task", "train", "-b", "onnxruntime", "-m", "perceptron", "-d", "synthetic",
-                                   "--steps", "2", "--output", str(tmp_path), "-q"])
-    assert out.exit_code != 0
+                                   "--steps", "2", "--timeout", "300", "--output", str(tmp_path), "-q"])
+    assert out.exit_code == 1
     assert "onnxruntime is an inference-only backend; use --task inference" in out.output
+    [record] = [Result.load(p) for p in tmp_path.glob("*.json")]
+    assert record.status == "failed" and "inference-only" in record.error["message"]

@@ -207,7 +207,7 @@ def test_broken_plugins_named_in_dlbench_plugins_leave_the_tool_working(tmp_path
                                                    "No module named 'no_such_framework_xyz'"]
 
     ran = dlbench("run", "-b", "numpy", "-m", "perceptron", "-d", "synthetic", "--steps", "2", "--batch-size", "8",
-                  "-q", "--output", str(tmp_path / "results"), **env)
+                  "--timeout", "100", "-q", "--output", str(tmp_path / "results"), **env)
     assert ran.returncode == 0, ran.stderr
     assert len(warnings_in(ran.stderr)) == 2 and "Traceback" not in ran.stderr
 
@@ -241,7 +241,7 @@ def test_broken_plugins_installed_as_entry_points_leave_the_tool_working(tmp_pat
     assert "alexnet" in listed.stdout and "torch" in listed.stdout
 
     ran = dlbench("run", "-b", "numpy", "-m", "mlp", "-d", "digits", "--steps", "2", "--batch-size", "8",
-                  "-q", "--output", str(tmp_path / "results"), **env)
+                  "--timeout", "100", "-q", "--output", str(tmp_path / "results"), **env)
     assert ran.returncode == 0, ran.stderr
     assert len(warnings_in(ran.stderr)) == 2 and "Traceback" not in ran.stderr
 

@@ -67,11 +67,11 @@ def test_mixed_precision_computes_low_and_keeps_float32_state(name):
 
 
 def test_a_refused_precision_fails_clearly_and_loses_nothing(test_plugins, tmp_path):
-    ok = invoke("run", "-b", "numpy", "-m", "mlp", "--steps", "2", "--output", str(tmp_path), "-q")
+    ok = invoke("run", "-b", "numpy", "-m", "mlp", "--steps", "2", "--timeout", "120", "--output", str(tmp_path), "-q")
     assert ok.exit_code == 0
     earlier = {p: p.read_bytes() for p in tmp_path.glob("*.json")}
     out = invoke("run", "-b", "numpy", "-m", "mlp", "--steps", "2", "--precision", "mixed-bfloat16",
-                 "--output", str(tmp_path), "-q")
+                 "--timeout", "120", "--output", str(tmp_path), "-q")
     assert out.exit_code == 1 and "numpy: cannot compute in mixed-bfloat16 on cpu; accepted on cpu: float32" in out.stderr
     assert all(p.read_bytes() == data for p, data in earlier.items())
 
@@ -80,7 +80,7 @@ def test_tf32_on_the_cpu_exits_non_zero_and_keeps_earlier_records(tmp_path):
     backend_cls("torch")
     (tmp_path / "earlier.json").write_text('{"kept": true}')
     out = invoke("run", "-b", "torch", "-m", "perceptron", "-d", "synthetic", "--steps", "2", "--precision", "tf32",
-                 "--no-tune", "--output", str(tmp_path), "-q")
+                 "--no-tune", "--timeout", "600", "--output", str(tmp_path), "-q")
     assert out.exit_code == 1 and "tf32 needs an NVIDIA GPU (Ampere or newer)" in out.stderr
     assert (tmp_path / "earlier.json").read_text() == '{"kept": true}'
 
@@ -90,7 +90,7 @@ def test_mixed_bfloat16_run_records_its_precision(name, tmp_path):
     backend_cls(name)
     out = invoke("run", "-b", name, "-m", "lenet5", "-d", "synthetic", "--steps", "3", "--warmup", "1",
                  "--batch-size", "16", "--precision", "mixed-bfloat16", "--no-tune", "--json", "-q",
-                 "--output", str(tmp_path))
+                 "--timeout", "600", "--output", str(tmp_path))
     assert out.exit_code == 0, out.output
     record = json.loads(out.stdout)
     assert record["config"]["precision"] == record["environment"]["precision"] == "mixed-bfloat16"
@@ -107,6 +107,7 @@ def test_verify_mixed_bfloat16_passes_across_backends():
     names = [n for n, module in BACKENDS.items() if importlib.util.find_spec(module)]
     if len(names) < 2:
         pytest.skip("needs two installed backends")
-    out = invoke("verify", "-m", "lenet5", "-b", ",".join(names), "--steps", "3", "--precision", "mixed-bfloat16")
+    out = invoke("verify", "-m", "lenet5", "-b", ",".join(names), "--steps", "3", "--precision", "mixed-bfloat16",
+                 "--timeout", "600")
     assert out.exit_code == 0, out.output
     assert out.stdout.count("PASS") == len(names) * (len(names) - 1) // 2

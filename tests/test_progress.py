@@ -62,7 +62,8 @@ def test_the_cli_shows_progress_while_it_trains_under_a_pseudo_terminal(test_plu
     import pty
 
     argv = [sys.executable, "-m", "dlbench.cli.main", "run", "-b", "numpy", "-m", "mlp", "-d", "synthetic",
-            "--steps", "60", "--warmup", "2", "--batch-size", "8", "--no-tune", "--output", str(tmp_path)]
+            "--steps", "60", "--warmup", "2", "--batch-size", "8", "--no-tune", "--timeout", "200",
+            "--output", str(tmp_path)]
     env = {**os.environ, "DLBENCH_CACHE_DIR": str(tmp_path / "cache")}
     pid, fd = pty.fork()
     if pid == 0:

@@ -12,7 +12,7 @@ from dlbench.cli import cli
 from dlbench.config import RunConfig
 from dlbench.errors import ConfigError
 from dlbench.result import Result
-from tests.conftest import alive, children
+from tests.conftest import alive, children, heavy_modules_after
 
 
 #: every run here is bounded: a hung worker fails its test instead of hanging the suite
@@ -157,17 +157,9 @@ def test_too_few_steps_for_the_warmup_is_explained(test_plugins, tmp_path):
     assert out.exit_code == 1 and "leave none to time after 5 warm-up steps" in out.stderr
 
 
-def test_list_is_fast_and_imports_no_framework():
-    code = (
-        "import sys, time; t = time.perf_counter(); from dlbench.cli import cli; "
-        "from click.testing import CliRunner; r = CliRunner().invoke(cli, ['list', 'models']); "
-        "assert r.exit_code == 0 and 'alexnet' in r.output; "
-        "bad = [m for m in ('torch', 'tensorflow', 'jax', 'flax', 'optax', 'keras', 'pandas') if m in sys.modules]; "
-        "assert not bad, bad; print(time.perf_counter() - t)"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert float(proc.stdout) < 1.0
+def test_list_imports_no_framework():
+    """(How long it takes is a benchmark: benchmarks/test_cli_speed.py.)"""
+    assert heavy_modules_after(["list"]) == []
 
 
 def test_version_and_help():

@@ -155,11 +155,12 @@ def test_loop_refuses_synthetic_data(test_plugins):
 def test_cli_not_converged_exits_0_with_its_curve(test_plugins, tmp_path):
     cmd = [python, "-m", "dlbench.cli", "run", "-b", "numpy", "-m", "mlp", "-d", "digits", "--batch-size", "32",
            "--target-accuracy", "0.999", "--max-epochs", "1", "--eval-every", "0.5", "--no-tune", "-q",
-           "--output", str(tmp_path)]
+           "--timeout", "100", "--output", str(tmp_path)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "not converged: best top-1" in done.stdout and "after 1 epochs (2 evaluations)" in done.stdout
-    bad = subprocess.run(cmd[:9] + ["synthetic", "--target-accuracy", "0.5", "-q", "--output", str(tmp_path)],
+    bad = subprocess.run(cmd[:9] + ["synthetic", "--target-accuracy", "0.5", "-q", "--timeout", "100",
+                                    "--output", str(tmp_path)],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "needs real data" in bad.stderr
 
@@ -256,7 +257,8 @@ def test_backends_reach_the_target_at_the_same_evaluation():
     reached = {}
     for backend in INSTALLED:
         r = runner.run(RunConfig(backend=backend, model="mlp", dataset="digits", batch_size=32, optimizer="sgd",
-                                 tune=False, warmup=1, target_accuracy=0.5, eval_every=0.25, max_epochs=2))
+                                 tune=False, warmup=1, target_accuracy=0.5, eval_every=0.25, max_epochs=2,
+                                 timeout=600))
         assert r.ok, r.error
         assert r.target["reached"], r.target["curve"]
         reached[backend] = r.target["steps_to_target"] // r.target["eval_interval_steps"]

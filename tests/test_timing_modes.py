@@ -2,16 +2,10 @@
 modes measure the same step time within noise."""
 
 import numpy as np
-import pytest
 
 from dlbench.config import RunConfig
 from dlbench.measure import loop
 from dlbench.measure.timing import StepClock, WindowClock, make_clock
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DLBENCH_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def drive(clock: StepClock, total: int) -> tuple[list[int], list[tuple[int, float]]]:

@@ -5,19 +5,23 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from dlbench.backend import Option
 from dlbench.cli import cli
+from dlbench import paths
 from dlbench.config import RunConfig
 from dlbench.measure import loop
 from dlbench.plugins import pm
+from dlbench.result import Result
 from dlbench.tuning import budget as timing_budget
 from dlbench.tuning import cache, describe, timing
 from dlbench.tuning.grid import Grid
-from tests.conftest import ROOT, has
+from tests.conftest import ROOT, has, python, registered_test_plugins
 
 PLUGINS = ("tests.plugins.tunable_backend", "tests.plugins.tiny_model")
 FASTEST = {"delay_ms": 2, "layout": "plain"}
@@ -25,11 +29,10 @@ DEFAULTS = {"delay_ms": 40, "layout": "padded"}
 
 
 @pytest.fixture
-def tunable(monkeypatch, tmp_path):
-    """The tunable backend registered here and in workers, a private cache, short tuning rounds."""
+def tunable(monkeypatch):
+    """The tunable backend registered here and in workers, short tuning rounds."""
     monkeypatch.setenv("DLBENCH_PLUGINS", ",".join(PLUGINS))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    monkeypatch.setenv("DLBENCH_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(timing, "MAX_ROUNDS", 6)
     modules = [importlib.import_module(name) for name in PLUGINS]
     added = [m for m in modules if not pm.is_registered(m)]
@@ -257,6 +260,29 @@ def test_the_grid_puts_defaults_first_and_checks_candidates():
     assert grid.accepts(FASTEST) and not grid.accepts({"delay_ms": 2}) and not grid.accepts([])
     with pytest.raises(ValueError, match="not among the choices"):
         Option(False, "x", (True, False), tune={"cpu": (False, "fast")})
+
+
+def test_each_test_has_caches_of_its_own(tmp_path):
+    from dlbench.calibration import profile_path
+
+    assert paths.cache_dir().is_relative_to(tmp_path) and profile_path().is_relative_to(tmp_path)
+    assert Path(os.environ["XDG_CACHE_HOME"]).is_relative_to(tmp_path)
+
+
+def test_a_sweeps_worker_tunes_into_the_tests_cache_not_the_users(tmp_path, monkeypatch):
+    """HOME moved into tmp_path: what the worker would write under ~/.cache shows up there."""
+    ours = paths.cache_dir()
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    with registered_test_plugins(monkeypatch, PLUGINS):
+        done = subprocess.run([python, "-m", "dlbench.cli", "sweep", "-b", "tunable", "-m", "tiny", "-d", "synthetic",
+                               "--steps", "2", "--batch-size", "8", "-o", "layout=plain", "--repeat", "1", "--tune",
+                               "--timeout", "120", "-q", "--output", str(tmp_path / "out")],
+                              capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    [record] = [Result.load(p) for p in (tmp_path / "out").glob("*.json")]
+    assert record.tuning["mode"] == "tuned" and Path(record.tuning["cache_path"]).is_relative_to(ours)
+    assert not (home / ".cache").exists()
 
 
 def test_dlbench_run_tunes_then_reuses_the_cache_in_the_worker(tunable, tmp_path):

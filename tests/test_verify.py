@@ -20,6 +20,8 @@ FRAMEWORKS = [b for b, module in (("torch", "torch"), ("tensorflow", "tensorflow
 needs_two = pytest.mark.skipif(len(FRAMEWORKS) < 2, reason="verify needs two installed framework backends")
 #: bound on every verify in this file, per backend worker: a hung worker fails the test instead of CI
 TIMEOUT_S = "900"
+#: a test's bound lies above its (up to three) workers' own, which report a hung one more clearly
+pytestmark = pytest.mark.timeout(3 * int(TIMEOUT_S) + 300)
 # (batch size, steps, learning rate). In float32 the deep models amplify round-off within a few SGD
 # steps (one framework drifts ~1 % from its own float64 run in 20; batch norm over a batch of two
 # amplifies most), so their float32 check is short, at a small learning rate, and the long one runs

@@ -28,7 +28,10 @@ def _backends(listed: str | None) -> list[str]:
               help="How long to time each precision.")
 @click.option("--size", default=None, type=click.IntRange(min=64),
               help="Matrix size n (n x n @ n x n)  [default: 2048 on cpu, 8192 on gpu]")
-def calibrate(backend, device, seconds, size):
+@click.option("--timeout", default=600.0, show_default=True, metavar="SECONDS",
+              type=click.FloatRange(min=0, min_open=True),
+              help="Kill a backend's worker after this many seconds; that backend fails, the others still run.")
+def calibrate(backend, device, seconds, size, timeout):
     """Measure each backend's peak dense matmul FLOP/s on the device (float32, and TF32/bf16/fp16
     where the device has them) and store it as this machine's profile; runs then record their
     achieved FLOP/s as a share of it."""
@@ -44,7 +47,7 @@ def calibrate(backend, device, seconds, size):
     rows, failed, saved = [], [], []
     for name in names:
         click.echo(f"calibrate: timing {name} matmuls on {device} ...", err=True)
-        outcome = run_job("calibrate", {"backend": name, "device": device, "seconds": seconds, "size": size})
+        outcome = run_job("calibrate", {"backend": name, "device": device, "seconds": seconds, "size": size}, timeout)
         if outcome.output is None:
             failed.append(name)
             click.echo(f"error: {name}: {outcome.error['kind']}: {outcome.error['message']}", err=True)
