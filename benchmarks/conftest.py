@@ -31,15 +31,15 @@ def tuned(backend: str, model: str, batch_size: int, optimizer: str):
 
     from dlbench.config import RunConfig
     from dlbench.data.batching import train_batches
-    from dlbench.measure import loop
+    from dlbench.measure.prepare import load_data, prepare
     from dlbench.tuning import tune
 
     config = RunConfig(backend=backend, model=model, dataset="synthetic", batch_size=batch_size, steps=1,
                        optimizer=optimizer)
-    data = loop.load_data(config)
+    data = load_data(config)
     dataset, adapt = data
-    prepared = loop.prepare(config, data=data)
-    return tune(config, prepared, lambda options: loop.prepare(replace(config, backend_options=options), data=data),
+    prepared = prepare(config, data=data)
+    return tune(config, prepared, lambda options: prepare(replace(config, backend_options=options), data=data),
                 lambda: next(train_batches(dataset.train, batch_size, config.seed, adapt))[1:],
                 lambda event, **fields: None)
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from dlbench.config import RunConfig
 from dlbench.measure import loop
-from dlbench.measure.timing import StepClock, WindowClock, make_clock
+from dlbench.measure.clocks import StepClock, WindowClock, make_clock
 
 
 def drive(clock: StepClock, total: int) -> tuple[list[int], list[tuple[int, float]]]:

@@ -17,7 +17,7 @@ import traceback
 from dlbench.errors import DlbenchError
 from dlbench.execution import replicas
 
-JOBS = {"run": "dlbench.measure.loop:run_job", "verify": "dlbench.measure.verify:verify_job",
+JOBS = {"run": "dlbench.measure.entry:run", "verify": "dlbench.measure.verify:verify_job",
         "calibrate": "dlbench.calibration.job:calibrate_job", "describe": "dlbench.diagnostics.job:describe_job"}
 EXIT_INPUT_ERROR = 2
 EXIT_CRASH = 3

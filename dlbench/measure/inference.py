@@ -25,7 +25,7 @@ from dlbench.config import RunConfig
 from dlbench.data.batching import eval_batches
 from dlbench.errors import ConfigError
 from dlbench.measure import metrics
-from dlbench.measure.loop import Progress, distributed_section, prepare
+from dlbench.measure.prepare import Progress, distributed_section, prepare
 from dlbench.measure.memory import MemoryTracker
 from dlbench.result import Result
 

@@ -2,97 +2,26 @@
 
 from __future__ import annotations
 
-import importlib
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any, Callable
+from dataclasses import replace
 
 import numpy as np
 
-from dlbench import environment, registry
-from dlbench.measure import metrics, target, timing
-from dlbench.measure.memory import MemoryTracker
+from dlbench import environment
 from dlbench.config import RunConfig
 from dlbench.data.augment import Augment
-from dlbench.data.batching import eval_batches, steps_per_epoch, train_batches
-from dlbench.data.dataset import Dataset, DatasetRequest
+from dlbench.data.batching import steps_per_epoch, train_batches
 from dlbench.data.prefetch import prefetch
-from dlbench.data.transforms import Adapter
 from dlbench.errors import ConfigError
-from dlbench.graph import Graph, init_weights
+from dlbench.measure import clocks, metrics, target
+from dlbench.measure.memory import MemoryTracker
+from dlbench.measure.prepare import Progress, distributed_section, prepare, quiet
 from dlbench.optim import OptimizerSpec
 from dlbench.result import Result
 from dlbench.tuning import tune
 
-Progress = Callable[..., None]  # progress(event, **fields)
-
-
-def _noop(event: str, **fields: Any) -> None:
-    pass
-
-
-@dataclass
-class Prepared:
-    """Everything a run needs, built in the worker: data, declaration, backend, model with weights."""
-
-    dataset: Dataset
-    graph: Graph | None  # None for a plugin's hand-written native model
-    backend: Any
-    model: Any
-    adapt: Adapter
-    parallel: dict | None = None  # how replicas run, when there are several
-
-
-def load_data(config: RunConfig, progress: Progress = _noop) -> tuple[Dataset, Adapter]:
-    """The dataset, and how its inputs are adapted to the model's declared shape."""
-    model_info = registry.get_model(config.model)
-    progress("phase", name="loading data")
-    request = DatasetRequest(
-        model_input_shape=model_info.input_shape,
-        model_num_classes=model_info.num_classes,
-        data_dir=Path(config.data_dir) if config.data_dir else None,
-        download=config.download,
-        seed=config.seed,
-    )
-    dataset = registry.get_dataset(config.dataset).load(request)
-    input_shape = model_info.input_shape or dataset.input_shape
-    return dataset, Adapter(dataset.input_shape, input_shape, dataset.scale, dataset.mean, dataset.std)
-
-
-def prepare(config: RunConfig, progress: Progress = _noop, exact: bool = False, dtype: str = "float32",
-            data: tuple[Dataset, Adapter] | None = None) -> Prepared:
-    """Load the data (unless ``data`` gives it) and build the model with canonical weights;
-    ``exact`` turns dropout off, and ``dtype`` float64 (for ``verify``) builds it in double precision."""
-    model_info = registry.get_model(config.model)
-    backend_cls = registry.get_backend(config.backend).load()
-    dataset, adapt = data or load_data(config, progress)
-    input_shape = model_info.input_shape or dataset.input_shape
-
-    progress("phase", name="building model")
-    backend_cls.check_dtype(dtype)  # before building: a float32-only backend need not take the argument
-    backend_cls.check_precision(config.device, config.precision, dtype)  # likewise
-    extra = {"dtype": dtype} if dtype != "float32" else {}
-    extra.update({"precision": config.precision} if config.precision != "float32" else {})
-    backend = backend_cls(device=config.device, options=config.backend_options, **extra)
-    parallel = backend.replicate(config.replicas) if config.replicas > 1 else None
-    if backend.name in model_info.native:
-        module, _, attr = model_info.native[backend.name].partition(":")
-        factory = getattr(importlib.import_module(module), attr)
-        return Prepared(dataset, None, backend, backend.build_native(factory, input_shape, dataset.num_classes, config.seed), adapt, parallel)
-    if model_info.build is None:
-        raise ConfigError(f"model {config.model!r} has no declaration and no native {backend.name} version; "
-                          f"it runs on: {', '.join(model_info.native)}")
-    graph = model_info.build(input_shape, dataset.num_classes)
-    graph = graph.without_dropout() if exact else graph
-    return Prepared(dataset, graph, backend, backend.build(graph, init_weights(graph, config.seed)), adapt, parallel)
-
-
-def run(config: RunConfig, progress: Progress = _noop) -> Result:
-    if config.task == "inference":
-        from dlbench.measure import inference
-
-        return inference.run(config, progress)
+def run(config: RunConfig, progress: Progress = quiet) -> Result:
+    """Train as ``config`` says and measure it (``--task train``)."""
     wall_start = time.perf_counter()
     p = prepare(config, progress)
     dataset, graph, backend, model, adapt = p.dataset, p.graph, p.backend, p.model, p.adapt
@@ -118,7 +47,7 @@ def run(config: RunConfig, progress: Progress = _noop) -> Result:
     losses: list[float] = []
     tta = target.begin(config, per_epoch, backend, model, dataset, batch, adapt, progress)  # None: no target
     total = tta.total_steps if tta else total
-    timer = timing.make_clock(config.timing, config.warmup, config.window, total, tta.interval if tta else None)
+    timer = clocks.make_clock(config.timing, config.warmup, config.window, total, tta.interval if tta else None)
     batches = train_batches(dataset.train, batch, config.seed, adapt, Augment.parse(config.augment))
     if config.prefetch_depth:
         batches = prefetch(batches, config.prefetch_depth)
@@ -151,7 +80,7 @@ def run(config: RunConfig, progress: Progress = _noop) -> Result:
         accuracy.update({k: tta.curve[-1][k] for k in ("top1", "top5")}, evaluated=len(dataset.test))
     else:
         progress("phase", name="evaluating")
-        accuracy.update(evaluate(backend, model, dataset, batch, adapt))
+        accuracy.update(metrics.evaluate(backend, backend.eval_step(model), dataset.test, batch, adapt))
 
     trainable, non_trainable = backend.count_params(model)
     macs = graph.macs() if graph is not None else None
@@ -213,31 +142,3 @@ def run(config: RunConfig, progress: Progress = _noop) -> Result:
         target=tta.record(tuning.get("time_s")) if tta else {},
         distributed=distributed_section(config, p.parallel),
     )
-
-
-def run_job(payload: dict, progress: Progress) -> dict:
-    """The worker's ``run`` job: a config dict in, a result record dict out."""
-    return run(RunConfig.from_dict(payload), progress).to_dict()
-
-
-def evaluate(backend, model, dataset: Dataset, batch_size: int, adapt) -> dict:
-    step = backend.eval_step(model)
-    correct = {1: 0, 5: 0}
-    for x, y, valid in eval_batches(dataset.test, batch_size, adapt):
-        logits = backend.to_numpy(step(backend.to_device(x)[0]))[:valid]
-        for k, n in metrics.topk_correct(logits, y, (1, 5)).items():
-            correct[k] += n
-    n = len(dataset.test)
-    return {"top1": correct[1] / n, "top5": correct[5] / n, "evaluated": n}
-
-
-def distributed_section(config: RunConfig, parallel: dict | None) -> dict:
-    """How the run was spread over replicas, and the batch policy (weak or strong scaling)."""
-    return {
-        "replicas": config.replicas,
-        "batch_policy": "strong: --global-batch-size split over replicas" if config.global_batch_size
-        else "weak: --batch-size per replica",
-        "per_replica_batch": config.per_replica_batch, "global_batch": config.global_batch,
-        **(parallel or {"engine": None, "processes": 1}),
-    }
-

@@ -30,6 +30,18 @@ def topk_correct(logits: np.ndarray, labels: np.ndarray, ks=(1, 5)) -> dict[int,
     return {k: int(hits[:, : min(k, logits.shape[1])].any(axis=1).sum()) for k in ks}
 
 
+def evaluate(backend, step, split, batch_size: int, adapt) -> dict:
+    """Top-1 and top-5 of ``step`` (a backend's eval step, built once) over the ``split``."""
+    from dlbench.data.batching import eval_batches
+
+    correct = {1: 0, 5: 0}
+    for x, y, valid in eval_batches(split, batch_size, adapt):
+        logits = backend.to_numpy(step(backend.to_device(x)[0]))[:valid]
+        for k, n in topk_correct(logits, y, (1, 5)).items():
+            correct[k] += n
+    return {"top1": correct[1] / len(split), "top5": correct[5] / len(split), "evaluated": len(split)}
+
+
 def analytic_train_flops(macs_per_sample: int, batch_size: int) -> int:
     """FLOPs of one training step: forward 2 FLOPs per MAC, backward twice the forward."""
     return 3 * 2 * macs_per_sample * batch_size

@@ -30,7 +30,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dlbench.data.batching import eval_batches
 from dlbench.errors import ConfigError
 from dlbench.measure import metrics
 
@@ -152,15 +151,9 @@ def evaluator(backend: Any, model: Any, dataset: Any, batch_size: int, adapt: An
     """(evaluate, warm): top-1/top-5 on the test split with one eval step built once (a new one per
     evaluation would recompile), and a call of that step on zeros that compiles it without data."""
     step = backend.eval_step(model)
-    split = dataset.test
 
     def evaluate() -> dict:
-        correct = {1: 0, 5: 0}
-        for x, y, valid in eval_batches(split, batch_size, adapt):
-            logits = backend.to_numpy(step(backend.to_device(x)[0]))[:valid]
-            for k, n in metrics.topk_correct(logits, y, (1, 5)).items():
-                correct[k] += n
-        return {"top1": correct[1] / len(split), "top5": correct[5] / len(split), "evaluated": len(split)}
+        return metrics.evaluate(backend, step, dataset.test, batch_size, adapt)
 
     def warm() -> None:
         zeros = np.zeros((batch_size, *adapt.target), np.float32)

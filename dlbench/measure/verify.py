@@ -47,7 +47,7 @@ class Tolerance:
 def verify_job(payload: dict, progress) -> dict:
     """Worker side, one backend: logits before and after training, and the loss curve."""
     from dlbench import registry
-    from dlbench.measure import loop
+    from dlbench.measure.prepare import prepare
     from dlbench.data.batching import eval_batches, train_batches
     from dlbench.optim import OptimizerSpec
 
@@ -56,7 +56,7 @@ def verify_job(payload: dict, progress) -> dict:
     config = RunConfig.from_dict(payload)
     declared = registry.get_backend(config.backend).load().options  # an option applies where declared
     config = dataclasses.replace(config, backend_options={k: v for k, v in config.backend_options.items() if k in declared})
-    p = loop.prepare(config, progress, exact=True, dtype=dtype)
+    p = prepare(config, progress, exact=True, dtype=dtype)
     dataset, graph, backend, model, adapt = p.dataset, p.graph, p.backend, p.model, p.adapt
     if graph is None:
         raise ConfigError(f"model {config.model!r} is hand-written for one backend; verify needs a declared model")
