@@ -1,12 +1,15 @@
-"""The plugin manager: built-in and third-party plugins load from the ``dlbench`` entry-point group.
+"""The plugin manager: built-in and third-party plugins load from the ``dlbench`` entry-point group,
+on an explicit call of :func:`load` (the registry makes it before its first lookup), never as a
+side effect of importing this module.
 
 ``DLBENCH_PLUGINS=module[,module...]`` loads extra plugin modules by name (for development and
 tests); worker processes inherit it, so such plugins work in isolated runs too.
 
-Plugins load one by one. A plugin that fails to import, implements a hook dlbench does not have
-(a misspelt name: pluggy's ``check_pending``), or raises or claims a taken name when it registers,
-is left out with one warning line on stderr; every other plugin and command keeps working,
-``dlbench list`` shows it with its error, and an unknown name says it may be the missing plugin's.
+Plugins load one by one. A plugin that fails to import or implements a hook dlbench does not have
+(a misspelt name: pluggy's ``check_pending``) is left out here; one that raises or claims a taken
+name when it registers is left out by :mod:`dlbench.registry`. Each gets one warning line on
+stderr; every other plugin and command keeps working, ``dlbench list`` shows it with its error, and
+an unknown name says it may be the missing plugin's.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def is_broken(plugin: Any) -> bool:
     return any(f.plugin is plugin for f in failures.values())
 
 
-def load(name: str, source: str, importer: Callable[[], Any]) -> bool:
+def load_one(name: str, source: str, importer: Callable[[], Any]) -> bool:
     """Import and register one plugin; on any failure, record it and leave it out."""
     sources[name] = source
     try:
@@ -99,25 +102,24 @@ def _entry_points() -> list[tuple[str, str, importlib.metadata.EntryPoint]]:
     return sorted(found, key=lambda f: f[0].replace("_", "-").lower() != OWN_DISTRIBUTION)
 
 
-def _load_all() -> None:
+_loaded = False
+
+
+def load() -> None:
+    """Load the installed plugins (entry points, built-ins first) and those ``DLBENCH_PLUGINS`` names;
+    once per process, later calls do nothing."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
     for _, source, ep in _entry_points():
         if not pm.has_plugin(ep.name) and ep.name not in failures:
-            load(ep.name, source, ep.load)
+            load_one(ep.name, source, ep.load)
     for name in filter(None, (n.strip() for n in os.environ.get("DLBENCH_PLUGINS", "").split(","))):
         if not pm.has_plugin(name):
-            load(name, "DLBENCH_PLUGINS", lambda name=name: importlib.import_module(name))
-    # A plugin that raises, or claims a taken name, when it registers is found now, once, and left out.
-    from dlbench import registry
-
-    registry.check_all()
-    for failure in failures.values():
-        if failure.plugin is not None and pm.is_registered(failure.plugin):
-            pm.unregister(failure.plugin)
+            load_one(name, "DLBENCH_PLUGINS", lambda name=name: importlib.import_module(name))
 
 
 def plugin_names() -> list[str]:
     """Names of the registered plugins, entry-point name where there is one."""
     return sorted(name for name, _ in pm.list_name_plugin() if name)
-
-
-_load_all()

@@ -8,6 +8,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from dlbench import plugins
 from dlbench.errors import BackendUnavailableError, DlbenchError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -91,11 +92,36 @@ class BackendInfo:
 HOOKS = {"register_models": "model", "register_datasets": "dataset", "register_backends": "backend"}
 
 
-def _collect(hook_name: str) -> dict[str, Any]:
-    """What every plugin registers through one hook, plugin by plugin in load order. A plugin whose
-    hook raises, or registers a name an earlier plugin has, is left out (see :mod:`dlbench.plugins`)."""
-    from dlbench import plugins
+@dataclass
+class _Registrations:
+    """What the plugins registered, by hook; filled once for a set of registered plugins."""
 
+    plugins: tuple = ()
+    found: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+_registrations = _Registrations()
+
+
+def _filled() -> dict[str, dict[str, Any]]:
+    """Every registration, collected once: the plugins load (:func:`dlbench.plugins.load`), each
+    registration hook is called once, and the result is kept until the set of registered plugins
+    changes. A plugin whose hook raises, or registers a name an earlier plugin has, is left out
+    whole (what it registered through its other hooks too)."""
+    plugins.load()
+    current = tuple(plugins.pm.get_plugins())
+    if _registrations.plugins != current or not _registrations.found:
+        while True:
+            failed = len(plugins.failures)
+            found = {hook: _collect(hook) for hook in HOOKS}
+            if len(plugins.failures) == failed:  # else collect again without the plugin that just failed
+                break
+        _registrations.plugins, _registrations.found = current, found
+    return _registrations.found
+
+
+def _collect(hook_name: str) -> dict[str, Any]:
+    """What every plugin registers through one hook, plugin by plugin in load order."""
     found: dict[str, Any] = {}
     owner: dict[str, str] = {}
     for impl in getattr(plugins.pm.hook, hook_name).get_hookimpls():
@@ -122,26 +148,20 @@ def _collect(hook_name: str) -> dict[str, Any]:
     return found
 
 
-def check_all() -> None:
-    """Call every registration hook once, so that a plugin failing in one is found and left out."""
-    for hook_name in HOOKS:
-        _collect(hook_name)
-
-
 def _match(names, pattern: str | None) -> list[str]:
     return sorted(n for n in names if pattern is None or fnmatch.fnmatch(n, pattern))
 
 
 def models() -> dict[str, ModelInfo]:
-    return _collect("register_models")
+    return _filled()["register_models"]
 
 
 def datasets() -> dict[str, DatasetInfo]:
-    return _collect("register_datasets")
+    return _filled()["register_datasets"]
 
 
 def backends() -> dict[str, BackendInfo]:
-    return _collect("register_backends")
+    return _filled()["register_backends"]
 
 
 def list_models(pattern: str | None = None) -> list[str]:
@@ -177,8 +197,7 @@ def _get(kind: str, found: dict, name: str):
         return found[name]
     except KeyError:
         pass
-    from dlbench.plugins import failures
-
+    failures = plugins.failures
     err = UnknownNameError(kind, name, sorted(found))
     if failures:  # the name may be one that a broken plugin would have registered
         err.args = (err.args[0] + "; not available: " + "; ".join(

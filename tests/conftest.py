@@ -73,18 +73,16 @@ def private_cache(tmp_path, monkeypatch) -> Path:
 def workers_are_bounded(monkeypatch):
     """A worker started from the test process without a timeout fails its test: hung, it would hang
     the suite. (Commands run in a subprocess are bounded by the subprocess call's timeout.)"""
-    from dlbench.execution import isolation, runner
-    from dlbench.measure import verify
+    from dlbench.execution import isolation
 
-    start = isolation.run_job
+    start = isolation.run_in_worker
 
-    def bounded(job, payload, timeout=None, on_event=None):
+    def bounded(entry, payload, timeout=None, on_event=None):
         if timeout is None:
-            pytest.fail(f"a {job!r} worker started without a timeout: give it --timeout (RunConfig(timeout=...))")
-        return start(job, payload, timeout, on_event)
+            pytest.fail(f"a {entry!r} worker started without a timeout: give it --timeout (RunConfig(timeout=...))")
+        return start(entry, payload, timeout, on_event)
 
-    for module in (isolation, runner, verify):
-        monkeypatch.setattr(module, "run_job", bounded)
+    monkeypatch.setattr(isolation, "run_in_worker", bounded)
 
 
 def write_idx(path: Path, array: np.ndarray) -> Path:

@@ -74,10 +74,13 @@ def bare_torch_run(tmp_path, *args) -> dict:
 @pytest.mark.parametrize("args", [(), ("-m", "resnet50", "-d", "synthetic", "--steps", "1", "--batch-size", "2")],
                          ids=["bare", "resnet50-one-step"])
 def test_a_short_run_does_not_spend_longer_tuning_than_training(tmp_path, args):
-    """On an empty cache (each test has its own), as the README's first command runs it."""
+    """On an empty cache (each test has its own), as the README's first command runs it. On a quiet
+    machine the bare run skips tuning (about 1 s of training against 20 s of tuning); on a busy one
+    its predicted steps are slower and tuning may pay, but must still not outlast the training."""
     pytest.importorskip("torch")
     rec = bare_torch_run(tmp_path, *args)
     tuning = rec["tuning"]
-    assert tuning["mode"] == "skipped" and tuning["note"].startswith("not tuned: the run")
     assert tuning["time_s"] <= rec["timing"]["train_time_s"]
-    assert rec["backend"]["settings"] == {"compile": False, "channels_last": False}
+    if args or tuning["mode"] != "tuned":  # one timed step is too few to tune, whatever the machine
+        assert tuning["mode"] == "skipped" and tuning["note"].startswith("not tuned: the run")
+        assert rec["backend"]["settings"] == {"compile": False, "channels_last": False}

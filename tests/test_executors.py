@@ -73,7 +73,7 @@ def test_sweep_file_takes_the_scheduler_keys(tmp_path, test_plugins):
 def in_flight(out: Path) -> bool:
     """Some submitted run has no record yet."""
     recorded = {sweep.record_tag(Result.load(p)) for p in out.glob("*.json")}
-    return any(e.job_id and (e.cell, e.repeat) not in recorded for e in Ledger(out).entries())
+    return any(e.job_id and (e.cell, e.repeat) not in recorded for e in Ledger(out).submissions())
 
 
 # -- local: killed midway, rerun --------------------------------------------------------------
@@ -109,7 +109,7 @@ def test_killed_local_sweep_resumes_with_one_valid_record_per_run(tmp_path, test
     assert len(jobs) == 4, jobs  # a job still running when the sweep was killed was waited for, not run again
     status = CliRunner().invoke(cli, ["sweep", "--status", str(out)])
     assert status.exit_code == 0 and "4 runs in" in status.output and "4 done" in status.output, status.output
-    assert all(f"done   {e.job_id} " in status.output for e in Ledger(out).entries()), status.output
+    assert all(f"done   {e.job_id} " in status.output for e in Ledger(out).submissions()), status.output
     again = subprocess.run(dlbench(*args), capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "4 recorded, 0 to run" in again.stderr
 
@@ -171,13 +171,13 @@ def test_what_goes_to_slurm_and_what_the_scheduler_says_is_recorded(tmp_path, te
         assert f"#SBATCH {line}\n" in script, script
     assert "#SBATCH --exclusive\n" in script
     assert "-m submitit.core._submit" in script and str(out / JOBS_DIR) in script
-    assert sorted(e.job_id for e in Ledger(out).entries()) == ["4242_0", "4242_1", "4242_2", "4242_3"]
+    assert sorted(e.job_id for e in Ledger(out).submissions()) == ["4242_0", "4242_1", "4242_2", "4242_3"]
 
     status = CliRunner().invoke(cli, ["sweep", "--status", str(out)])
     assert "4 queued" in status.output and "4242_3" in status.output, status.output
 
     # the scheduler timed one out, someone cancelled another, the rest run; job 4242_2 runs for real
-    entries = {e.job_id: e for e in Ledger(out).entries()}
+    entries = {e.job_id: e for e in Ledger(out).submissions()}
     env = {**os.environ, "SLURM_JOB_ID": "4244", "SLURM_ARRAY_JOB_ID": "4242", "SLURM_ARRAY_TASK_ID": "2",
            "SLURM_NTASKS": "1", "SLURM_JOB_NUM_NODES": "1", "SLURM_NODEID": "0", "SLURM_PROCID": "0",
            "SLURM_LOCALID": "0"}
@@ -190,7 +190,7 @@ def test_what_goes_to_slurm_and_what_the_scheduler_says_is_recorded(tmp_path, te
     assert second.returncode == 1, second.stderr
     assert len(calls) == len((fake_slurm / "sbatch.args").read_text().splitlines())  # nothing resubmitted
     assert "1 of 4 runs ok, 2 failed, 1 still queued or running" in second.stderr, second.stderr
-    job_of = {(e.cell, e.repeat): e.job_id for e in Ledger(out).entries()}
+    job_of = {(e.cell, e.repeat): e.job_id for e in Ledger(out).submissions()}
     by_job = {job_of[sweep.record_tag(r)]: r for r in map(Result.load, out.glob("*.json"))}
     assert sorted(by_job) == ["4242_0", "4242_1", "4242_2"]
     assert by_job["4242_2"].ok and by_job["4242_2"].id.endswith(f"-{entries['4242_2'].cell}-r{entries['4242_2'].repeat}")
@@ -218,7 +218,7 @@ def test_a_job_the_scheduler_lost_is_recorded_as_failed(tmp_path, test_plugins, 
     (fake_slurm / "sacct.txt").write_text("4242|PENDING|0:0\n")
     assert subprocess.run(dlbench(*args), capture_output=True, timeout=120).returncode == 75
     ledger = Ledger(out)
-    (entry,) = ledger.entries()
+    (entry,) = ledger.submissions()
     entry.submitted -= 3600  # long past the grace for a job the scheduler has not listed yet
     ledger.put(entry)
     (fake_slurm / "sacct.txt").write_text("")  # neither sacct nor squeue knows job 4242 any more

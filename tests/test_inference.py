@@ -13,7 +13,7 @@ from dlbench.cli import cli, summary
 from dlbench.config import RunConfig
 from dlbench.errors import ConfigError
 from dlbench.measure import inference
-from dlbench.measure.verify import Tolerance, compare as verify_compare
+from dlbench.execution.verify import Tolerance, compare as verify_compare
 from dlbench.result import Result
 from tests.test_compare import copies, replicate, verdicts
 

@@ -70,10 +70,18 @@ def write_modules(folder, **modules):
 
 
 def test_builtins_register_through_entry_points():
+    plugins.load()
     entry_points = {name for name, _ in pm.list_name_plugin()}
     assert {"models", "datasets", "torch", "tensorflow", "jax"} <= entry_points
     assert {"jax", "tensorflow", "torch"} <= set(registry.list_backends())
     assert registry.list_datasets() == ["cifar10", "cifar100", "digits", "fashion-mnist", "imagefolder", "mnist", "synthetic"]
+
+
+def test_plugins_load_on_an_explicit_call_not_on_import():
+    code = ("import dlbench.plugins as p, dlbench.registry, dlbench.cli; n = len(p.pm.get_plugins()); p.load(); "
+            "print(n, len(p.pm.get_plugins()) > 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["0", "True"], done.stderr
 
 
 def test_glob_patterns_and_aliases():
@@ -108,7 +116,7 @@ def test_dlbench_rejects_a_misspelt_hook_when_loading(clean_failures, capsys):
             pass
 
     plugin, backends = Misspelt(), registry.list_backends()
-    assert not plugins.load("misspelt", "a test", lambda: plugin)
+    assert not plugins.load_one("misspelt", "a test", lambda: plugin)
     assert not pm.is_registered(plugin)
     failure = plugins.failures["misspelt"]
     assert failure.error.startswith("PluginValidationError: unknown hook 'register_modles'")
@@ -121,7 +129,7 @@ def test_a_plugin_that_fails_to_import_is_left_out(clean_failures, capsys):
     def importer():
         raise ImportError("no module named 'no_such_framework_xyz'")
 
-    assert not plugins.load("broken", "a test", importer)
+    assert not plugins.load_one("broken", "a test", importer)
     assert plugins.failures["broken"].error == "ImportError: no module named 'no_such_framework_xyz'"
     assert len(warnings_in(capsys.readouterr().err)) == 1
     with pytest.raises(UnknownNameError, match="unknown backend 'x'; choose one of: jax, .*torch.*; "
@@ -181,6 +189,7 @@ def test_a_backend_whose_framework_is_missing_says_how_to_install_it():
 
 def test_example_third_party_plugin_is_installed_and_works():
     pytest.importorskip("dlbench_example_plugin", reason="plugins/dlbench-example-plugin is not installed")
+    plugins.load()
     assert "example_plugin" in {name for name, _ in pm.list_name_plugin()}
     info = registry.get_model("backprop_mlp")
     graph = info.build((28, 28, 1), 10)

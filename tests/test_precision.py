@@ -12,7 +12,7 @@ from dlbench import registry
 from dlbench.cli import cli
 from dlbench.errors import ConfigError
 from dlbench.graph import init_weights
-from dlbench.measure.verify import Tolerance
+from dlbench.execution.verify import Tolerance
 from dlbench.optim import OptimizerSpec
 
 BACKENDS = {"torch": "torch", "tensorflow": "tensorflow", "jax": "flax"}

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from dlbench.execution import sweep
+from dlbench.execution.executors import output
 from dlbench.cli import cli
 from dlbench.config import RunConfig
 from dlbench.errors import ConfigError, DlbenchError, UnknownNameError
@@ -259,9 +260,9 @@ def test_stale_temp_files_are_cleared_and_a_second_sweep_is_refused(tmp_path, mo
     os.utime(stale, (time.time() - 3600,) * 2)
     assert invoke(*ARGS, "--output", tmp_path).exit_code == 0
     assert not stale.exists() and fresh.exists()  # a fresh one may be a `dlbench run` writing
-    with sweep.locked(tmp_path):
+    with output.locked(tmp_path):
         with pytest.raises(DlbenchError, match="another sweep"):
-            with sweep.locked(tmp_path):
+            with output.locked(tmp_path):
                 pass
 
 

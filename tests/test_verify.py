@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from dlbench.cli import cli
 from dlbench.config import RunConfig
-from dlbench.measure.verify import Tolerance, compare, verify
+from dlbench.execution.verify import Tolerance, compare, verify
 from tests.conftest import TEST_PLUGINS, has, registered_test_plugins
 
 FRAMEWORKS = [b for b, module in (("torch", "torch"), ("tensorflow", "tensorflow"), ("jax", "flax")) if has(module)]

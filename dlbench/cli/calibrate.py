@@ -39,7 +39,7 @@ def calibrate(backend, device, seconds, size, timeout):
 
     from dlbench.analysis.units import si
     from dlbench.calibration import datasheet, save_entries
-    from dlbench.execution.isolation import run_job
+    from dlbench.execution import isolation
 
     names = _backends(backend)
     if not names:
@@ -47,7 +47,7 @@ def calibrate(backend, device, seconds, size, timeout):
     rows, failed, saved = [], [], []
     for name in names:
         click.echo(f"calibrate: timing {name} matmuls on {device} ...", err=True)
-        outcome = run_job("calibrate", {"backend": name, "device": device, "seconds": seconds, "size": size}, timeout)
+        outcome = isolation.run_in_worker("calibrate", {"backend": name, "device": device, "seconds": seconds, "size": size}, timeout)
         if outcome.output is None:
             failed.append(name)
             click.echo(f"error: {name}: {outcome.error['kind']}: {outcome.error['message']}", err=True)

@@ -14,7 +14,9 @@ from typing import Any, Callable
 import click
 from click.core import ParameterSource
 
+from dlbench import registry
 from dlbench.config import DEVICES, PRECISIONS, TASKS, TIMINGS, RunConfig, with_default_run
+from dlbench.errors import DlbenchError
 from dlbench.optim import OPTIMIZERS
 
 ALL = ("run", "sweep", "verify")
@@ -138,8 +140,6 @@ def build_config(ctx: click.Context, command: str, values: dict[str, Any],
                  backend_options: dict[str, Any], **fixed: Any) -> RunConfig:
     """The run configuration: ``fixed`` settings, then what the user gave, else the command's
     defaults, else the model's declared bare run, else RunConfig's defaults."""
-    from dlbench import registry
-
     chosen = {**given(ctx, values), **fixed}
     defaults = getattr(ctx.command.callback, "__dlbench_defaults__", {})
     model = registry.get_model(chosen.get("model", defaults.get("model", RunConfig.model)))
@@ -147,3 +147,33 @@ def build_config(ctx: click.Context, command: str, values: dict[str, Any],
     if "backend" in merged:
         merged["backend"] = registry.get_backend(merged["backend"]).name
     return RunConfig(**merged, backend_options=backend_options)
+
+
+def check_name(kind: str, name: str) -> str:
+    try:
+        getattr(registry, f"get_{kind}")(name)
+    except DlbenchError as e:
+        raise click.BadParameter(str(e), param_hint=f"--{kind}") from None
+    return name
+
+
+def backend_options(pairs: tuple[str, ...]) -> dict:
+    from dlbench.backend import parse_value
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE (e.g. compile=true)", param_hint="--option")
+        out[key] = parse_value(value)
+    return out
+
+
+def config_from(ctx: click.Context, command: str, values: dict, options: dict, **fixed):
+    for kind in ("backend", "model", "dataset"):
+        if fixed.get(kind, values.get(kind)) is not None:
+            check_name(kind, fixed.get(kind, values.get(kind)))
+    try:
+        return build_config(ctx, command, values, options, **fixed)
+    except DlbenchError as e:
+        raise click.UsageError(str(e)) from None

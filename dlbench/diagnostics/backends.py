@@ -10,7 +10,7 @@ SKIP = {"framework", "device_name", "precision", "argv"}
 def report(listed: str | None, timeout: float = 300) -> list[dict]:
     """``[{"name", "ok", "lines"}]`` for the listed backends (comma-separated), or every registered one;
     each worker is given ``timeout`` seconds."""
-    from dlbench.execution.isolation import run_job
+    from dlbench.execution import isolation
 
     names = [n.strip() for n in listed.split(",") if n.strip()] if listed else list(registry.backends())
     out = []
@@ -23,7 +23,7 @@ def report(listed: str | None, timeout: float = 300) -> list[dict]:
         if not info.available:
             out.append({"name": info.name, "ok": False, "lines": [f"{info.name}: not installed ({info.install_hint})"]})
             continue
-        outcome = run_job("describe", {"backend": info.name}, timeout=timeout)
+        outcome = isolation.run_in_worker("probe", {"backend": info.name}, timeout=timeout)
         if outcome.output is None:
             out.append({"name": info.name, "ok": False,
                         "lines": [f"{info.name}: cannot run: {outcome.error['kind']}: {outcome.error['message']}"]})

@@ -1,4 +1,4 @@
-"""Runs a worker job in a fresh process, with a timeout, and says how it ended."""
+"""Runs a worker entry in a fresh process, with a timeout, and says how it ended."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ STDERR_TAIL_LINES = 40
 
 
 @dataclass
-class Outcome:
+class WorkerOutcome:
     """``output`` on success; otherwise ``error`` = {kind, message} and the worker's last stderr lines."""
 
     output: dict | None
@@ -26,8 +26,8 @@ class Outcome:
     stderr_tail: str
 
 
-def run_job(job: str, payload: dict, timeout: float | None = None,
-            on_event: Callable[[dict], None] | None = None) -> Outcome:
+def run_in_worker(entry: str, payload: dict, timeout: float | None = None,
+                  on_event: Callable[[dict], None] | None = None) -> WorkerOutcome:
     with tempfile.TemporaryDirectory(prefix="dlbench-") as tmp:
         input_path, output_path = Path(tmp, "input.json"), Path(tmp, "output.json")
         input_path.write_text(json.dumps(payload))
@@ -35,7 +35,7 @@ def run_job(job: str, payload: dict, timeout: float | None = None,
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "DLBENCH_PARENT_PID": str(os.getpid())}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dlbench.execution.worker", job, str(input_path), str(output_path)],
+            [sys.executable, "-m", "dlbench.execution.worker", entry, str(input_path), str(output_path)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env,
             start_new_session=True,  # a timeout then kills the worker's own children too
         )
@@ -57,9 +57,9 @@ def run_job(job: str, payload: dict, timeout: float | None = None,
             t.join(timeout=5)
         written = json.loads(output_path.read_text()) if output_path.exists() else {}
         if error is None and code == 0 and "output" in written:
-            return Outcome(written["output"], None, "")
+            return WorkerOutcome(written["output"], None, "")
         error = error or written.get("error") or _describe_exit(code)
-        return Outcome(None, error, "".join(tail)[-4000:])
+        return WorkerOutcome(None, error, "".join(tail)[-4000:])
 
 
 def _describe_exit(code: int) -> dict:

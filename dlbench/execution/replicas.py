@@ -1,9 +1,9 @@
-"""Data-parallel runs: a worker job run once, or as replicas on the backend's own distributed engine.
+"""Data-parallel runs: a worker entry run once, or as replicas on the backend's own distributed engine.
 
 The engine is the backend's ``distributed`` module (``dlbench_backends/<framework>/distributed.py``):
-``launch(job, payload, replicas, progress) -> output`` runs ``job`` as the framework runs data
-parallelism (torch: one process per replica through its elastic launcher; JAX and TensorFlow: one
-process driving several devices) and returns what the job returned on replica 0.
+``launch(entry, payload, replicas, progress) -> output`` runs the entry (``"module:function"``) as
+the framework runs data parallelism (torch: one process per replica through its elastic launcher;
+JAX and TensorFlow: one process driving several devices) and returns what it returned on replica 0.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any, Callable
 
 from dlbench.errors import ConfigError
 
-Job = Callable[[dict, Callable[..., None]], dict]
+Entry = Callable[[dict, Callable[..., None]], dict]
 
 
-def load(ref: str) -> Job:
+def load(ref: str) -> Entry:
     """``"module:function"`` -> the function."""
     module, _, attr = ref.partition(":")
     return getattr(importlib.import_module(module), attr)
@@ -35,9 +35,9 @@ def engine(backend: str) -> Any:
     return importlib.import_module(info.distributed)
 
 
-def run(job_ref: str, payload: dict, progress: Callable[..., None]) -> dict:
-    """Run the job once, or as ``payload["replicas"]`` data-parallel replicas."""
+def run(entry: str, payload: dict, progress: Callable[..., None]) -> dict:
+    """Run the entry (``"module:function"``) once, or as ``payload["replicas"]`` data-parallel replicas."""
     replicas = payload.get("replicas", 1)
     if replicas == 1:
-        return load(job_ref)(payload, progress)
-    return engine(payload["backend"]).launch(job_ref, payload, replicas, progress)
+        return load(entry)(payload, progress)
+    return engine(payload["backend"]).launch(entry, payload, replicas, progress)

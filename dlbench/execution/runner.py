@@ -7,7 +7,7 @@ from typing import Callable
 
 from dlbench import environment, registry
 from dlbench.config import RunConfig
-from dlbench.execution.isolation import run_job
+from dlbench.execution import isolation
 from dlbench.result import Result
 
 
@@ -21,7 +21,7 @@ def validate_names(config: RunConfig) -> None:
 def run(config: RunConfig, on_event: Callable[[dict], None] | None = None) -> Result:
     """Run ``config`` in a worker; always returns a Result, a failed one with its reason."""
     validate_names(config)
-    outcome = run_job("run", config.to_dict(), config.timeout, on_event)
+    outcome = isolation.run_in_worker("run", config.to_dict(), config.timeout, on_event)
     if outcome.output is not None:
         return Result.from_dict(outcome.output)
     error = {k: outcome.error[k] for k in ("kind", "message")}

@@ -7,21 +7,17 @@ already recorded. The cell key is a hash of the configuration's identity (:func:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import json
 import re
-import sys
-import time
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from dlbench import environment, registry
-from dlbench.execution import runner
+from dlbench import registry
 from dlbench.execution.executors.settings import SPEC_KEYS as EXECUTOR_KEYS, ExecutorSettings
 from dlbench.config import RunConfig, with_default_run
 from dlbench.errors import ConfigError, DlbenchError
@@ -32,8 +28,6 @@ from dlbench.result import Result
 NOT_IDENTITY = ("timeout", "download", "data_dir")
 SWEEP_KEYS = ("repeat", "output", "options", "matrix") + EXECUTOR_KEYS  # EXECUTOR_KEYS: how runs are executed
 RECORD_ID = re.compile(r"^(?P<uid>[0-9a-f]+)-(?P<cell>[0-9a-f]{10})-r(?P<repeat>\d+)$")
-STALE_TMP_S = 60.0
-LOCK_NAME = ".dlbench-sweep.lock"
 
 
 # Settings added after the first records were written: left out of the identity at their default,
@@ -178,7 +172,7 @@ def _option_combos(options: dict, backend: str) -> Iterator[dict]:
 
 # -- the plan -------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Job:
+class PlannedRun:
     """One run of the sweep: a cell's configuration and the repeat index."""
 
     config: RunConfig
@@ -200,9 +194,9 @@ class Plan:
     retried. ``replaces``: the failed records that the next record of a (cell, repeat) replaces;
     ``stale``: failed records an ok one already replaced (a sweep killed between save and delete)."""
 
-    todo: list[Job] = field(default_factory=list)
-    done: list[Job] = field(default_factory=list)
-    failed_before: list[tuple[Job, Result]] = field(default_factory=list)
+    todo: list[PlannedRun] = field(default_factory=list)
+    done: list[PlannedRun] = field(default_factory=list)
+    failed_before: list[tuple[PlannedRun, Result]] = field(default_factory=list)
     replaces: dict[tuple[str, int], list[Path]] = field(default_factory=dict)
     stale: list[Path] = field(default_factory=list)
 
@@ -229,110 +223,15 @@ def plan(configs: list[RunConfig], repeat: int, output: Path, retry_failed: bool
     existing = scan(output)
     out = Plan()
     for r, config in itertools.product(range(repeat), configs):
-        job = Job(config, cell_key(config.to_dict()), r, repeat)
-        records = existing.get((job.cell, r), [])
+        run = PlannedRun(config, cell_key(config.to_dict()), r, repeat)
+        records = existing.get((run.cell, r), [])
         failed = [p for p, res in records if not res.ok]
         if any(res.ok for _, res in records):
-            out.done.append(job)
+            out.done.append(run)
             out.stale += failed
         elif failed and not retry_failed:
-            out.failed_before.append((job, records[-1][1]))
+            out.failed_before.append((run, records[-1][1]))
         else:
-            out.todo.append(job)
-            out.replaces[(job.cell, r)] = failed
+            out.todo.append(run)
+            out.replaces[(run.cell, r)] = failed
     return out
-
-
-# -- execution ------------------------------------------------------------------------------
-@contextlib.contextmanager
-def locked(output: Path) -> Iterator[None]:
-    """Hold ``output`` for this sweep alone, and clear temp files a killed writer left behind."""
-    output.mkdir(parents=True, exist_ok=True)
-    with open(output / LOCK_NAME, "a") as lock:
-        try:
-            import fcntl
-
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # not POSIX: no lock
-            pass
-        except BlockingIOError:
-            raise DlbenchError(f"another sweep is writing to {output}; wait for it or choose another --output") from None
-        now = time.time()
-        for tmp in output.glob(".tmp-*.json"):
-            with contextlib.suppress(OSError):
-                if now - tmp.stat().st_mtime > STALE_TMP_S:  # younger ones may be a `dlbench run` writing
-                    tmp.unlink()
-        yield
-
-
-def run_job(job: Job, output: Path, on_event: Callable[[dict], None] | None = None,
-            replaces: list[Path] = ()) -> tuple[Result, Path]:
-    """Run one job in a worker, save its record atomically, then drop the records it replaces."""
-    try:
-        result = runner.run(job.config, on_event)
-    except Exception as e:  # the runner reports failures as results; this is a last resort
-        result = Result.failed(job.config.to_dict(), type(e).__name__, str(e) or repr(e), environment=environment.machine())
-    result.id = f"{result.id}-{job.cell}-r{job.repeat}"
-    path = result.save(output)
-    for old in replaces:
-        if old != path:
-            old.unlink(missing_ok=True)
-    return result, path
-
-
-def execute(the_plan: Plan, output: Path, on_start: Callable[[Job], None] = lambda job: None,
-            on_event: Callable[[dict], None] | None = None,
-            on_done: Callable[[Job, Result, Path], None] = lambda job, result, path: None) -> list[Result]:
-    """Run the plan's jobs in order here (the ``process`` executor); a failed run is recorded and the sweep goes on."""
-    from dlbench.execution.executors import Hooks
-    from dlbench.execution.executors.process import ProcessExecutor
-
-    outcome = ProcessExecutor().execute(the_plan, Path(output), Hooks(on_start, on_event, on_done))
-    return [result for _, result in outcome.finished]
-
-
-class SweepProgress:
-    """A tqdm bar on a terminal (current run, phase, runs left); one line per run otherwise."""
-
-    def __init__(self, total: int, enabled: bool = True):
-        from tqdm import tqdm
-
-        self.enabled, self.total, self.n, self.failed = enabled, total, 0, 0
-        self.interactive = sys.stderr.isatty()
-        self.bar = tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True,
-                        disable=not (enabled and self.interactive))
-        self.label = ""
-
-    def start(self, job: Job) -> None:
-        self.label = job.label
-        self.bar.set_description_str(job.label, refresh=False)
-        self._postfix("starting")
-        if self.enabled and not self.interactive:
-            print(f"sweep [{self.n + 1}/{self.total}] {job.label} ...", file=sys.stderr, flush=True)
-
-    def event(self, event: dict) -> None:
-        if event.get("event") == "phase":
-            self._postfix(event["name"])
-        elif event.get("event") == "step":
-            self._postfix(f"step {event['done']}/{event['total']}")
-
-    def done(self, job: Job, result: Result, path: Path) -> None:
-        self.n += 1
-        self.failed += not result.ok
-        if result.ok:
-            outcome = f"ok, median step {result.timing['step_time_s']['median'] * 1e3:,.2f} ms"
-        else:
-            outcome = f"FAILED ({result.error['kind']}): {result.error['message'].splitlines()[0][:200]}"
-        if self.enabled and self.interactive:
-            self.bar.write(f"sweep: {job.label}: {outcome}", file=sys.stderr)
-        elif self.enabled:
-            print(f"sweep [{self.n}/{self.total}] {job.label}: {outcome}", file=sys.stderr, flush=True)
-        self.bar.update(1)
-
-    def _postfix(self, phase: str) -> None:
-        left = self.total - self.n - 1
-        failed = f", {self.failed} failed" if self.failed else ""
-        self.bar.set_postfix_str(f"{phase}; {left} left after this{failed}")
-
-    def close(self) -> None:
-        self.bar.close()

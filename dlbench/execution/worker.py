@@ -1,8 +1,8 @@
-"""Entry point of the isolated worker process: ``python -m dlbench.execution.worker JOB INPUT.json OUTPUT.json``.
+"""The isolated worker process: ``python -m dlbench.execution.worker ENTRY INPUT.json OUTPUT.json``.
 
-JOB names a function ``job(payload: dict, progress) -> dict`` in :data:`JOBS`. Progress events go
-to the original stdout as JSON lines; anything the framework prints is sent to stderr so it
-cannot corrupt them. The job's output (or its error) is written atomically to OUTPUT.json.
+ENTRY names one of :data:`ENTRIES`, a function ``(payload: dict, progress) -> dict``. Progress
+events go to the original stdout as JSON lines; anything the framework prints is sent to stderr so
+it cannot corrupt them. The entry's output (or its error) is written atomically to OUTPUT.json.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import traceback
 from dlbench.errors import DlbenchError
 from dlbench.execution import replicas
 
-JOBS = {"run": "dlbench.measure.entry:run", "verify": "dlbench.measure.verify:verify_job",
-        "calibrate": "dlbench.calibration.job:calibrate_job", "describe": "dlbench.diagnostics.job:describe_job"}
+#: what a worker can be asked to do: ``run`` a configuration, compute ``verify``'s outputs, time the
+#: GEMM ceilings for ``calibrate``, ``probe`` a backend for ``doctor``
+ENTRIES = {"run": "dlbench.measure.entry:run", "verify": "dlbench.measure.verify:outputs",
+           "calibrate": "dlbench.calibration.ceilings:time_gemms", "probe": "dlbench.diagnostics.probe:probe_backend"}
 EXIT_INPUT_ERROR = 2
 EXIT_CRASH = 3
 
@@ -38,7 +40,7 @@ def die_with_parent(parent_pid: int | None) -> None:
 
 
 def main(argv: list[str]) -> int:
-    job_name, input_path, output_path = argv
+    entry, input_path, output_path = argv
     die_with_parent(int(os.environ["DLBENCH_PARENT_PID"]) if "DLBENCH_PARENT_PID" in os.environ else None)
     events = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
@@ -56,7 +58,7 @@ def main(argv: list[str]) -> int:
     try:
         with open(input_path) as f:
             payload = json.load(f)
-        write({"output": replicas.run(JOBS[job_name], payload, progress)})
+        write({"output": replicas.run(ENTRIES[entry], payload, progress)})
         return 0
     except DlbenchError as e:
         write({"error": {"kind": type(e).__name__, "message": str(e)}})

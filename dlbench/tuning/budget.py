@@ -2,8 +2,9 @@
 no longer than the run itself (``--tune`` tunes regardless, ``--no-tune`` never).
 
 First, by counting: each candidate takes WARMUP_STEPS + MIN_ROUNDS steps, so a run of fewer steps
-than that in all is not tuned. Then by timing the plain default's warm-up steps (the first includes
-its compilation): the run is predicted from them, and so is tuning, where a candidate that turns a
+than that in all is not tuned. Then by timing :data:`PROBE_STEPS` steps of the plain default (the
+first includes its compilation; the median of the others is the step time): the run is predicted
+from them, and so is tuning, where a candidate that turns a
 compiler on (an option's ``compiles`` values, e.g. torch.compile) costs what such compilations cost
 on this machine before (the tuning cache's history), or :data:`COMPILE_GUESS_S` when none was timed.
 """
@@ -17,6 +18,8 @@ from dlbench.tuning.timing import MIN_ROUNDS, WARMUP_STEPS, Timing
 #: a compilation's cost before one was timed here: torch.compile's first step of the zoo's MLP took
 #: 3.4 s and of LeNet-5 39 s (cold caches) on the 2-core reference VM
 COMPILE_GUESS_S = 10.0
+#: steps of the default timed before deciding: the first (compilation), then a median of the rest
+PROBE_STEPS = 5
 
 
 def too_few_steps(run_steps: int, candidates: int) -> str | None:
@@ -57,6 +60,7 @@ def estimate(default: Timing, compiling: list[bool], run_steps: int, history: li
     """``default``: the warmed-up default candidate; ``compiling[i]``: whether candidate ``i``
     (the default is 0) turns a compiler on; ``history``: compile times timed here before."""
     step, first = default.warm_s or 0.0, default.first_s or 0.0
+    probed = len(default.warm_times) + 1
     compile_s, source = None, None
     if any(compiling[1:]):
         if history:
@@ -66,5 +70,5 @@ def estimate(default: Timing, compiling: list[bool], run_steps: int, history: li
             compile_s, source = COMPILE_GUESS_S, "none timed on this machine yet: a guess"
     rounds = MIN_ROUNDS * step * len(compiling)
     later_warmups = sum((compile_s if c else first) + (WARMUP_STEPS - 1) * step for c in compiling[1:])
-    return Estimate(run_s=first + (run_steps - 1) * step, tuning_s=first + step + later_warmups + rounds,
+    return Estimate(run_s=first + (run_steps - 1) * step, tuning_s=first + (probed - 1) * step + later_warmups + rounds,
                     compile_s=compile_s, compile_source=source, candidates=len(compiling))

@@ -19,13 +19,18 @@ class Timing:
     """One candidate's step times; ``error`` when it could not run (it then drops out)."""
 
     first_s: float | None = None  # the first warm-up step: compilation included
-    warm_s: float | None = None  # the last warm-up step: a first estimate of the step time
+    warm_times: list[float] = field(default_factory=list)  # the warm-up steps after the first
     times: list[float] = field(default_factory=list)
     error: str | None = None
 
     @property
     def median(self) -> float | None:
         return statistics.median(self.times) if self.times else None
+
+    @property
+    def warm_s(self) -> float | None:
+        """A first estimate of the step time, from the warm-up steps after the first."""
+        return statistics.median(self.warm_times) if self.warm_times else None
 
 
 class Interleaving:
@@ -66,20 +71,22 @@ class Interleaving:
         self.progress("step", done=self.done, total=self.total, loss=loss, epoch=0)
         return elapsed
 
-    def warm(self, i: int) -> None:
-        """Build candidate ``i`` (its ``prepare()``, untimed, where it has one), then its warm-up
-        steps; the first (compilation) and the last are kept."""
+    def warm(self, i: int, steps: int = WARMUP_STEPS) -> None:
+        """Build candidate ``i`` (its ``prepare()``, untimed, where it has one), then its ``steps``
+        warm-up steps: the first (compilation) is kept apart from the others."""
         try:
             getattr(self.steps[i], "prepare", lambda: None)()
         except Exception as e:  # a candidate that cannot be built is out, with the reason
             self.timings[i].error = f"{type(e).__name__}: {e}"
             return
-        for w in range(WARMUP_STEPS):
+        for w in range(steps):
             elapsed = self._one(i)
-            if elapsed is not None:
-                if w == 0:
-                    self.timings[i].first_s = elapsed
-                self.timings[i].warm_s = elapsed
+            if elapsed is None:
+                return
+            if w == 0:
+                self.timings[i].first_s = elapsed
+            else:
+                self.timings[i].warm_times.append(elapsed)
 
     def expect_rounds(self) -> None:
         """After the warm-ups: the rounds BUDGET_S of timed steps will take, for the display's total."""

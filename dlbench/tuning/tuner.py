@@ -14,7 +14,7 @@ from dlbench.config import RunConfig
 from dlbench.optim import OptimizerSpec
 from dlbench.tuning import budget, cache, decision
 from dlbench.tuning.grid import Grid
-from dlbench.tuning.timing import Interleaving, Timing
+from dlbench.tuning.timing import WARMUP_STEPS, Interleaving, Timing
 
 Rebuild = Callable[[dict], Any]  # backend options -> a fresh Prepared (backend and model from the canonical weights)
 
@@ -90,7 +90,9 @@ def measure(config: RunConfig, grid: Grid, backend_cls: type, rebuild: Rebuild, 
     optimizer = OptimizerSpec.create(config.optimizer, config.lr)
     steps = [Candidate(rebuild, {**config.backend_options, **s}, optimizer, config.seed, x, y) for s in settings]
     timed = Interleaving(steps, progress)
-    timed.warm(0)  # the plain default first: what the run will cost, and what tuning would
+    # the plain default first: what the run will cost, and what tuning would (a few more steps than
+    # the others' warm-up, since one step's time is a poor estimate on a busy machine)
+    timed.warm(0, budget.PROBE_STEPS if run_steps is not None else WARMUP_STEPS)
     out: dict[str, Any] = {}
     deadline = None
     if run_steps is not None and timed.timings[0].error is None:

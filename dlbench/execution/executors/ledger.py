@@ -2,9 +2,9 @@
 directory (``.dlbench-jobs/``) so that a rerun or ``dlbench sweep --status`` finds jobs that are
 still queued or running. Every file is written atomically.
 
-An entry is written with a fresh ``token`` *before* its job is submitted and gets the job id
+A submission is written with a fresh ``token`` *before* its job is submitted and gets the job id
 after; the job itself writes a ``started`` marker with its token and job id when it starts. A job
-whose entry carries another token was superseded by a rerun and exits without running.
+whose submission carries another token was superseded by a rerun and exits without running.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def key(cell: str, repeat: int) -> str:
 
 
 @dataclass
-class Entry:
+class Submission:
     """One submitted run. ``folder``: submitit's job folder (``%j`` stands for the job id)."""
 
     cell: str
@@ -55,37 +55,37 @@ class Ledger:
     def _path(self, name: str) -> Path:
         return self.dir / f"{name}.json"
 
-    def get(self, cell: str, repeat: int) -> Entry | None:
-        """The entry of (cell, repeat), its job id completed from the job's own marker if the
+    def get(self, cell: str, repeat: int) -> Submission | None:
+        """The submission of (cell, repeat), its job id completed from the job's own marker if the
         sweep that submitted it died before writing the id down."""
         data = _read(self._path(key(cell, repeat)))
         if data is None:
             return None
         try:
-            entry = Entry(**data)
+            submission = Submission(**data)
         except TypeError:
             return None
-        if entry.job_id is None:
-            started = self.started(entry.key)
-            if started and started.get("token") == entry.token:
-                entry.job_id = started.get("job_id")
-        return entry
+        if submission.job_id is None:
+            started = self.started(submission.key)
+            if started and started.get("token") == submission.token:
+                submission.job_id = started.get("job_id")
+        return submission
 
-    def entries(self) -> list[Entry]:
+    def submissions(self) -> list[Submission]:
         found = []
         for path in sorted(self.dir.glob("*-r*.json")):
             if path.name.endswith(".started.json"):
                 continue
             cell, _, repeat = path.stem.rpartition("-r")
-            if repeat.isdigit() and (entry := self.get(cell, int(repeat))) is not None:
-                found.append(entry)
+            if repeat.isdigit() and (submission := self.get(cell, int(repeat))) is not None:
+                found.append(submission)
         return found
 
-    def put(self, entry: Entry) -> None:
-        _write(self._path(entry.key), asdict(entry))
+    def put(self, submission: Submission) -> None:
+        _write(self._path(submission.key), asdict(submission))
 
-    def remove(self, entry: Entry) -> None:
-        self._path(entry.key).unlink(missing_ok=True)
+    def remove(self, submission: Submission) -> None:
+        self._path(submission.key).unlink(missing_ok=True)
 
     def started(self, name: str) -> dict | None:
         return _read(self._path(f"{name}.started"))

@@ -5,22 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dlbench.execution import sweep
-from dlbench.execution.executors import Hooks, Outcome
+from dlbench.execution.executors.contract import Hooks, SweepOutcome
+from dlbench.execution.executors import output as out
+from dlbench.execution.sweep import Plan
 
 
 class ProcessExecutor:
     name = "process"
 
-    def execute(self, plan: "sweep.Plan", output: Path, hooks: Hooks) -> Outcome:
-        outcome = Outcome()
-        with sweep.locked(Path(output)):
+    def execute(self, plan: Plan, output: Path, hooks: Hooks) -> SweepOutcome:
+        outcome, output = SweepOutcome(), Path(output)
+        with out.locked(output):
             for old in plan.stale:
                 old.unlink(missing_ok=True)
-            for job in plan.todo:
-                hooks.on_start(job)
-                result, path = sweep.run_job(job, Path(output), hooks.on_event,
-                                             plan.replaces.get((job.cell, job.repeat), []))
-                outcome.finished.append((job, result))
-                hooks.on_done(job, result, path)
+            for run in plan.todo:
+                hooks.on_start(run)
+                result = out.run(run.config, hooks.on_event)
+                path = out.save(result, output, run.cell, run.repeat, plan.replaces.get((run.cell, run.repeat), []))
+                outcome.finished.append((run, result))
+                hooks.on_done(run, result, path)
         return outcome

@@ -2,7 +2,7 @@
 
 On Slurm the runs still to do go out as one job array (at most ``max_parallel`` at a time); the
 local executor starts up to ``max_parallel`` jobs on this machine. Each job runs
-:func:`dlbench.execution.executors.job.run_in_job`, which writes the run's record itself. The
+:func:`dlbench.execution.executors.submitted.run_submitted`, which writes the run's record itself. The
 sweep waits for the jobs (never longer than its wait limit), adopts jobs an earlier sweep
 submitted that are still queued or running, and records a job that ended without a record
 (killed, timed out, cancelled, lost) as a failed run with the scheduler's reason.
@@ -21,10 +21,12 @@ from typing import Any
 
 from dlbench import environment
 from dlbench.errors import DlbenchError
-from dlbench.execution import sweep
-from dlbench.execution.executors import Hooks, Outcome, states
-from dlbench.execution.executors.job import records, run_in_job
-from dlbench.execution.executors.ledger import JOBS_DIR, Entry, Ledger
+from dlbench.execution.sweep import Plan, PlannedRun
+from dlbench.execution.executors import states
+from dlbench.execution.executors.contract import Hooks, SweepOutcome
+from dlbench.execution.executors import output as out
+from dlbench.execution.executors.ledger import JOBS_DIR, Ledger, Submission
+from dlbench.execution.executors.submitted import run_submitted
 from dlbench.execution.executors.settings import ExecutorSettings
 from dlbench.result import Result
 
@@ -37,8 +39,8 @@ STDERR_TAIL_CHARS = 4000
 class Tracked:
     """A run whose job is queued or running; ``handle`` is submitit's Job while this sweep has it."""
 
-    job: sweep.Job
-    entry: Entry
+    run: PlannedRun
+    submission: Submission
     handle: Any = None
 
 
@@ -48,10 +50,10 @@ class SubmititExecutor:
         self.poll_s = POLL_S[self.name]
         self._submitit: Any = None
 
-    def execute(self, plan: sweep.Plan, output: Path, hooks: Hooks) -> Outcome:
+    def execute(self, plan: Plan, output: Path, hooks: Hooks) -> SweepOutcome:
         self._submitit = import_submitit()
-        output, outcome = Path(output).resolve(), Outcome()
-        with sweep.locked(output):
+        output, outcome = Path(output).resolve(), SweepOutcome()
+        with out.locked(output):
             for old in plan.stale:
                 old.unlink(missing_ok=True)
             ledger = Ledger(output)
@@ -71,34 +73,34 @@ class SubmititExecutor:
                     break
                 time.sleep(max(0.0, min(self.poll_s, deadline - time.monotonic())))
             found = self._states(list(active.values()))
-            outcome.pending = [(t.job, self._describe(t, found.get(t.entry.key))) for t in active.values()]
-            outcome.pending += [(job, "not submitted yet") for job in queue]
+            outcome.pending = [(t.run, self._describe(t, found.get(t.submission.key))) for t in active.values()]
+            outcome.pending += [(run, "not submitted yet") for run in queue]
         return outcome
 
     # -- what earlier sweeps left ---------------------------------------------------------
-    def _reconcile(self, plan: sweep.Plan, output: Path, ledger: Ledger, hooks: Hooks,
-                   outcome: Outcome) -> tuple[dict[str, Tracked], list[sweep.Job]]:
+    def _reconcile(self, plan: Plan, output: Path, ledger: Ledger, hooks: Hooks,
+                   outcome: SweepOutcome) -> tuple[dict[str, Tracked], list[PlannedRun]]:
         """Split the runs to do into jobs still queued or running (adopted) and runs to submit;
         record what ended since the plan was made, or ended without a record."""
         queue, known = [], []
-        for job in plan.todo:
-            entry = ledger.get(job.cell, job.repeat)
-            if entry is not None and entry.job_id is not None:
-                known.append(Tracked(job, entry))
+        for run in plan.todo:
+            submission = ledger.get(run.cell, run.repeat)
+            if submission is not None and submission.job_id is not None:
+                known.append(Tracked(run, submission))
             else:  # never submitted, or its submission was never confirmed: a new token supersedes it
-                queue.append(job)
+                queue.append(run)
         found = self._states(known)
         active = {}
         for t in known:
             if self._collect(t, output, plan, hooks, outcome):
                 continue
-            state = found.get(t.entry.key) or states.JobState("unknown", "")
+            state = found.get(t.submission.key) or states.JobState("unknown", "")
             if not self._ended(t, state):
-                active[t.entry.key] = t
-                hooks.notify(f"sweep: {t.job.label}: {t.entry.executor} job {t.entry.job_id} is still "
+                active[t.submission.key] = t
+                hooks.notify(f"sweep: {t.run.label}: {t.submission.executor} job {t.submission.job_id} is still "
                              f"{state.phase if state.phase != 'unknown' else 'submitted'}; waiting for it")
-            elif plan.replaces.get((t.job.cell, t.job.repeat)):  # --retry-failed: run it again
-                queue.append(t.job)
+            elif plan.replaces.get((t.run.cell, t.run.repeat)):  # --retry-failed: run it again
+                queue.append(t.run)
             else:
                 self._record_loss(t, state, output, plan, hooks, outcome)
         return active, queue
@@ -127,19 +129,19 @@ class SubmititExecutor:
             raise DlbenchError(f"submitit rejected the job settings: {e}") from None
         return executor
 
-    def _submit(self, executor: Any, jobs: list[sweep.Job], output: Path, ledger: Ledger, plan: sweep.Plan,
+    def _submit(self, executor: Any, runs: list[PlannedRun], output: Path, ledger: Ledger, plan: Plan,
                 active: dict[str, Tracked], hooks: Hooks) -> None:
-        entries = [Entry(job.cell, job.repeat, uuid.uuid4().hex, self.name, job.label, job.config.to_dict(),
-                         str(executor.folder), self.settings.time_limit_min, time.time()) for job in jobs]
-        for entry in entries:  # before submitting: a job finds its own entry (and token) when it starts
-            ledger.put(entry)
+        submissions = [Submission(run.cell, run.repeat, uuid.uuid4().hex, self.name, run.label, run.config.to_dict(),
+                                  str(executor.folder), self.settings.time_limit_min, time.time()) for run in runs]
+        for submission in submissions:  # before submitting: a job finds its own submission (and token) when it starts
+            ledger.put(submission)
         calls = [(e.config, e.cell, e.repeat, str(output), e.token,
-                  [str(p) for p in plan.replaces.get((e.cell, e.repeat), [])]) for e in entries]
+                  [str(p) for p in plan.replaces.get((e.cell, e.repeat), [])]) for e in submissions]
 
         def submit() -> list:
             if len(calls) == 1:
-                return [executor.submit(run_in_job, *calls[0])]
-            return executor.map_array(run_in_job, *map(list, zip(*calls)))
+                return [executor.submit(run_submitted, *calls[0])]
+            return executor.map_array(run_submitted, *map(list, zip(*calls)))
 
         try:
             if self.name == "local":  # starts processes, waits on nothing
@@ -148,35 +150,35 @@ class SubmititExecutor:
             else:
                 handles = within(SUBMIT_TIMEOUT_S, submit, f"submitting to {self.name}")
         except DlbenchError:
-            raise  # timed out: the entries stay, so a submission that still went through is found later
+            raise  # timed out: the submissions stay, so a submission that still went through is found later
         except Exception as e:
-            for entry in entries:
-                ledger.remove(entry)
+            for submission in submissions:
+                ledger.remove(submission)
             message = str(e).strip().splitlines()
             raise DlbenchError(f"submitting to {self.name} failed: {message[0] if message else type(e).__name__}") from None
-        for job, entry, handle in zip(jobs, entries, handles):
-            entry.job_id = str(handle.job_id)
-            ledger.put(entry)
-            active[entry.key] = Tracked(job, entry, handle)
-        hooks.notify(self._submitted(entries))
+        for run, submission, handle in zip(runs, submissions, handles):
+            submission.job_id = str(handle.job_id)
+            ledger.put(submission)
+            active[submission.key] = Tracked(run, submission, handle)
+        hooks.notify(self._submitted(submissions))
 
-    def _submitted(self, entries: list[Entry]) -> str:
+    def _submitted(self, submissions: list[Submission]) -> str:
         s = self.settings
         if self.name == "local":
-            return f"sweep: started {entries[0].label} as local job {entries[0].job_id}"
-        first = entries[0].job_id.split("_")[0]
-        shape = f"job array {first} of {len(entries)}, at most {s.parallelism(len(entries))} at a time" \
-            if len(entries) > 1 else f"job {first}"
+            return f"sweep: started {submissions[0].label} as local job {submissions[0].job_id}"
+        first = submissions[0].job_id.split("_")[0]
+        shape = f"job array {first} of {len(submissions)}, at most {s.parallelism(len(submissions))} at a time" \
+            if len(submissions) > 1 else f"job {first}"
         asks = [f"partition {s.partition}" if s.partition else None,
                 f"{s.cpus_per_run} CPUs" if s.cpus_per_run else None,
                 f"{s.gpus_per_run} GPUs" if s.gpus_per_run is not None else None,
                 f"{s.time_limit_min} min"]
-        return f"sweep: submitted {len(entries)} run{'s' * (len(entries) != 1)} to slurm as {shape} " \
+        return f"sweep: submitted {len(submissions)} run{'s' * (len(submissions) != 1)} to slurm as {shape} " \
                f"({', '.join(a for a in asks if a)} each)"
 
     # -- waiting --------------------------------------------------------------------------
-    def _poll(self, active: dict[str, Tracked], output: Path, plan: sweep.Plan, hooks: Hooks,
-              outcome: Outcome) -> None:
+    def _poll(self, active: dict[str, Tracked], output: Path, plan: Plan, hooks: Hooks,
+              outcome: SweepOutcome) -> None:
         found = self._states(list(active.values()))  # before looking for records: a job writes its record before it ends
         for key, t in list(active.items()):
             if self._collect(t, output, plan, hooks, outcome):
@@ -189,34 +191,34 @@ class SubmititExecutor:
 
     def _states(self, tracked: list[Tracked]) -> dict[str, states.JobState]:
         out = {}
-        slurm = [t for t in tracked if t.entry.executor == "slurm"]
+        slurm = [t for t in tracked if t.submission.executor == "slurm"]
         if slurm:
-            by_id = states.slurm_states([t.entry.job_id for t in slurm])
-            out.update({t.entry.key: by_id[t.entry.job_id] for t in slurm if t.entry.job_id in by_id})
+            by_id = states.slurm_states([t.submission.job_id for t in slurm])
+            out.update({t.submission.key: by_id[t.submission.job_id] for t in slurm if t.submission.job_id in by_id})
         for t in tracked:
-            if t.entry.executor == "local":
-                out[t.entry.key] = states.local_state(t.entry.job_id, t.entry.folder, t.handle)
+            if t.submission.executor == "local":
+                out[t.submission.key] = states.local_state(t.submission.job_id, t.submission.folder, t.handle)
         return out
 
     @staticmethod
     def _ended(t: Tracked, state: states.JobState) -> bool:
-        return state.phase == "ended" or (state.phase == "unknown" and t.entry.age_s > states.UNKNOWN_GRACE_S)
+        return state.phase == "ended" or (state.phase == "unknown" and t.submission.age_s > states.UNKNOWN_GRACE_S)
 
-    def _collect(self, t: Tracked, output: Path, plan: sweep.Plan, hooks: Hooks, outcome: Outcome) -> bool:
+    def _collect(self, t: Tracked, output: Path, plan: Plan, hooks: Hooks, outcome: SweepOutcome) -> bool:
         """Report the run's new record, if its job wrote one."""
-        old = set(plan.replaces.get((t.job.cell, t.job.repeat), []))
-        new = [(p, r) for p, r in records(output, t.job.cell, t.job.repeat) if p not in old]
+        old = set(plan.replaces.get((t.run.cell, t.run.repeat), []))
+        new = [(p, r) for p, r in out.records(output, t.run.cell, t.run.repeat) if p not in old]
         if not new:
             return False
         path, result = next(((p, r) for p, r in new if r.ok), new[-1])
-        outcome.finished.append((t.job, result))
-        hooks.on_done(t.job, result, path)
+        outcome.finished.append((t.run, result))
+        hooks.on_done(t.run, result, path)
         return True
 
-    def _record_loss(self, t: Tracked, state: states.JobState, output: Path, plan: sweep.Plan, hooks: Hooks,
-                     outcome: Outcome) -> None:
+    def _record_loss(self, t: Tracked, state: states.JobState, output: Path, plan: Plan, hooks: Hooks,
+                     outcome: SweepOutcome) -> None:
         """A job that ended without a record: a failed record with the scheduler's reason."""
-        e = t.entry
+        e = t.submission
         if state.phase == "unknown":
             message = f"{e.executor} job {e.job_id} was lost: the scheduler no longer knows it " \
                       f"({state.detail or 'no answer'}) and it wrote no record"
@@ -227,19 +229,16 @@ class SubmititExecutor:
             if state.state.startswith("TIMEOUT") or (e.executor == "local" and e.age_s >= e.time_limit_min * 60):
                 message += f"; its time limit was {e.time_limit_min} min"
             kind = "timeout" if "time limit" in message else state.kind
-        result = Result.failed(t.job.config.to_dict(), kind, message, environment=environment.machine())
+        result = Result.failed(t.run.config.to_dict(), kind, message, environment=environment.machine())
         result.error["job"] = {"executor": e.executor, "job_id": e.job_id, "state": state.state}
         result.error["stderr_tail"] = self._stderr_tail(e)
-        result.id = f"{result.id}-{e.cell}-r{e.repeat}"
-        path = result.save(output)
-        for old in plan.replaces.get((e.cell, e.repeat), []):
-            old.unlink(missing_ok=True)
-        outcome.finished.append((t.job, result))
-        hooks.on_done(t.job, result, path)
+        path = out.save(result, output, e.cell, e.repeat, plan.replaces.get((e.cell, e.repeat), []))
+        outcome.finished.append((t.run, result))
+        hooks.on_done(t.run, result, path)
 
-    def _stderr_tail(self, entry: Entry) -> str:
+    def _stderr_tail(self, submission: Submission) -> str:
         try:
-            paths = self._submitit.core.utils.JobPaths(entry.folder, job_id=entry.job_id, task_id=0)
+            paths = self._submitit.core.utils.JobPaths(submission.folder, job_id=submission.job_id, task_id=0)
             return paths.stderr.read_text(errors="replace")[-STDERR_TAIL_CHARS:]
         except (OSError, ValueError):
             return ""
@@ -248,7 +247,7 @@ class SubmititExecutor:
     def _describe(t: Tracked, state: states.JobState | None) -> str:
         phase = state.phase if state and state.phase != "unknown" else "submitted"
         word = f", {state.state}" if state and state.state else ""
-        return f"{t.entry.executor} job {t.entry.job_id} {phase}{word}"
+        return f"{t.submission.executor} job {t.submission.job_id} {phase}{word}"
 
 
 def import_submitit() -> Any:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dlbench.execution import sweep
 from dlbench.execution.executors import states
-from dlbench.execution.executors.ledger import Entry, Ledger
+from dlbench.execution.executors.ledger import Submission, Ledger
 
 ORDER = ("queued", "running", "done", "failed")
 
@@ -30,28 +30,28 @@ def label(config: dict, repeat: int) -> str:
 def collect(output: Path) -> list[Row]:
     """One row per (cell, repeat) found in ``output``."""
     recorded = sweep.scan(Path(output))
-    entries = {(e.cell, e.repeat): e for e in Ledger(Path(output)).entries()}
-    found = _states([e for k, e in entries.items() if not any(r.ok for _, r in recorded.get(k, []))])
+    submissions = {(e.cell, e.repeat): e for e in Ledger(Path(output)).submissions()}
+    found = _states([e for k, e in submissions.items() if not any(r.ok for _, r in recorded.get(k, []))])
     rows = []
-    for key in sorted(set(recorded) | set(entries), key=lambda k: (k[1], k[0])):
-        entry, results = entries.get(key), [r for _, r in recorded.get(key, [])]
+    for key in sorted(set(recorded) | set(submissions), key=lambda k: (k[1], k[0])):
+        submission, results = submissions.get(key), [r for _, r in recorded.get(key, [])]
         ok = [r for r in results if r.ok]
         if ok:
-            rows.append(Row("done", _job_id(ok[-1], entry), label(ok[-1].config, key[1]), _speed(ok[-1])))
+            rows.append(Row("done", _job_id(ok[-1], submission), label(ok[-1].config, key[1]), _speed(ok[-1])))
             continue
-        state = found.get(entry.key) if entry else None
-        if entry is not None and state is not None and (state.phase in ("queued", "running")
+        state = found.get(submission.key) if submission else None
+        if submission is not None and state is not None and (state.phase in ("queued", "running")
                                                         or (state.phase == "unknown" and not results)):
             phase = state.phase if state.phase != "unknown" else "queued"
-            rows.append(Row(phase, entry.job_id or "?", label(entry.config, entry.repeat),
-                            state.state or ("unconfirmed submission" if not entry.job_id else "not seen by the scheduler yet")))
+            rows.append(Row(phase, submission.job_id or "?", label(submission.config, submission.repeat),
+                            state.state or ("unconfirmed submission" if not submission.job_id else "not seen by the scheduler yet")))
         elif results:
             last = max(results, key=lambda r: r.created)
-            rows.append(Row("failed", _job_id(last, entry), label(last.config, key[1]),
+            rows.append(Row("failed", _job_id(last, submission), label(last.config, key[1]),
                             f"{last.error['kind']}: {last.error['message'].splitlines()[0][:160]}"))
-        elif entry is not None:
+        elif submission is not None:
             what = f"ended {state.state}" if state and state.state else "ended"
-            rows.append(Row("failed", entry.job_id or "?", label(entry.config, entry.repeat),
+            rows.append(Row("failed", submission.job_id or "?", label(submission.config, submission.repeat),
                             f"{what} without a record (recorded when the sweep is rerun)"))
     return rows
 
@@ -67,16 +67,16 @@ def render(rows: list[Row], output: Path) -> str:
     return "\n".join(lines + [f"{len(rows)} runs in {output}: {counts}"])
 
 
-def _states(entries: list[Entry]) -> dict[str, states.JobState]:
+def _states(submissions: list[Submission]) -> dict[str, states.JobState]:
     out = {}
-    slurm = [e for e in entries if e.executor == "slurm" and e.job_id]
+    slurm = [e for e in submissions if e.executor == "slurm" and e.job_id]
     if slurm:
         try:
             by_id = states.slurm_states([e.job_id for e in slurm])
         except ImportError:  # submitit is not installed here
             by_id = {}
         out.update({e.key: by_id[e.job_id] for e in slurm if e.job_id in by_id})
-    for e in entries:
+    for e in submissions:
         if e.executor == "local":
             out[e.key] = states.local_state(e.job_id, e.folder)
         elif e.key not in out and (not e.job_id or e.age_s <= states.UNKNOWN_GRACE_S):
@@ -84,10 +84,10 @@ def _states(entries: list[Entry]) -> dict[str, states.JobState]:
     return out
 
 
-def _job_id(result, entry: Entry | None) -> str:
+def _job_id(result, submission: Submission | None) -> str:
     """A failed record names its job; an ok one's job is the ledger's (runs of a ``process`` sweep have none)."""
     job = (result.error or {}).get("job") or {}
-    return str(job.get("job_id") or (entry.job_id if entry else None) or "-")
+    return str(job.get("job_id") or (submission.job_id if submission else None) or "-")
 
 
 def _speed(result) -> str:

@@ -1,4 +1,4 @@
-"""The worker's ``calibrate`` job: one backend, in its own process, times its GEMM per precision."""
+"""The worker's ``calibrate`` entry: one backend, in its own process, times its GEMM per precision."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dlbench.calibration.gemm import SIZES, peak
 from dlbench.calibration.profile import entry_key
 
 
-def calibrate_job(payload: dict, progress: Callable[..., Any]) -> dict:
+def time_gemms(payload: dict, progress: Callable[..., Any]) -> dict:
     """``{"backend", "device", "seconds", "size"}`` in; ``{"device_name", "accelerator", "entries": {key: entry}}``
     out, the accelerator keying the profile they go to."""
     backend_cls = registry.get_backend(payload["backend"]).load()

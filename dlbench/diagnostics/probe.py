@@ -1,4 +1,4 @@
-"""The worker's ``describe`` job: one backend, in its own process, reports its versions and devices."""
+"""The worker's ``probe`` entry: one backend, in its own process, reports its versions and devices."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dlbench import registry
 from dlbench.errors import DlbenchError
 
 
-def describe_job(payload: dict, progress: Callable[..., Any]) -> dict:
+def probe_backend(payload: dict, progress: Callable[..., Any]) -> dict:
     """``{"cpu": environment, "gpu": environment or None, "gpu_visible", "gpu_reason"}``: the reason
     names the GPUs, or says why the framework sees none."""
     backend_cls = registry.get_backend(payload["backend"]).load()

@@ -1,10 +1,10 @@
-"""The ``sweep``, ``report`` and ``compare`` commands. Heavy imports (numpy, pandas, matplotlib)
-happen inside the commands, so that ``dlbench list`` stays fast."""
+"""``dlbench sweep``: every combination of the given settings, each run in its own process, resumable;
+here, on a Slurm cluster, or through submitit's local executor. Heavy imports happen inside the
+command, so that ``dlbench list`` stays fast."""
 
 from __future__ import annotations
 
 import contextlib
-import shlex
 import signal
 import sys
 import threading
@@ -14,6 +14,7 @@ import click
 from click.core import ParameterSource
 
 from dlbench.cli.options import OPTIONS, given, run_options, split
+from dlbench.cli.sweep_progress import SweepProgress
 
 SWEEP_EXAMPLES = """
 \b
@@ -41,10 +42,6 @@ A sweep file (TOML) takes the options below by their Python names; a list is an 
 """
 
 AXES = {opt.field for opt in OPTIONS if "sweep" in opt.axis}
-
-
-def _command_line(*args: str | None) -> str:
-    return " ".join(["dlbench", *(shlex.quote(a) for a in args if a is not None)])
 
 
 def _n(count: int, noun: str) -> str:
@@ -179,13 +176,13 @@ def sweep(ctx: click.Context, config_file, options, output, repeat, retry_failed
     click.echo(f"sweep: {_n(len(configs), 'configuration')} × {_n(spec['repeat'], 'repeat')} = {_n(total, 'run')}: "
                f"{len(todo.done)} recorded{skipped}, {len(todo.todo)} to run, into {output}{why}", err=True)
     if dry_run:
-        for job in todo.todo:
-            click.echo(f"{job.cell}  {job.label}")
+        for run in todo.todo:
+            click.echo(f"{run.cell}  {run.label}")
         return
 
     from dlbench.execution import executors
 
-    progress = sw.SweepProgress(len(todo.todo), enabled=not quiet)
+    progress = SweepProgress(len(todo.todo), enabled=not quiet)
     hooks = executors.Hooks(progress.start, progress.event, progress.done, lambda line: _notify(progress, line))
     try:
         with _sigterm_interrupts():
@@ -197,15 +194,15 @@ def sweep(ctx: click.Context, config_file, options, output, repeat, retry_failed
         click.echo(f"sweep interrupted; {goes_on}rerun the same command to resume (records so far are in {output})", err=True)
         sys.exit(130)
     progress.close()
-    failed = [(j.label, r.error) for j, r in todo.failed_before] + \
-             [(j.label, r.error) for j, r in outcome.finished if not r.ok]
+    failed = [(run.label, r.error) for run, r in todo.failed_before] + \
+             [(run.label, r.error) for run, r in outcome.finished if not r.ok]
     ok = len(todo.done) + sum(r.ok for _, r in outcome.finished)
     waiting = f", {len(outcome.pending)} still queued or running" if outcome.pending else ""
     click.echo(f"sweep: {ok} of {total} runs ok, {len(failed)} failed{waiting}; records in {output}", err=True)
     for name, error in failed:
         click.echo(f"  failed: {name}: {error['kind']}: {error['message'].splitlines()[0][:300]}", err=True)
-    for job, state in outcome.pending:
-        click.echo(f"  waiting: {job.label}: {state}", err=True)
+    for run, state in outcome.pending:
+        click.echo(f"  waiting: {run.label}: {state}", err=True)
     if outcome.pending:
         click.echo(f"sweep: stopped waiting after {scheduling.wait_limit_s(len(todo.todo)):g} s (--wait-timeout); the jobs "
                    f"go on: rerun the same command to collect them, or `dlbench sweep --status {output}`", err=True)
@@ -213,54 +210,3 @@ def sweep(ctx: click.Context, config_file, options, output, repeat, retry_failed
         sys.exit(1)
     if outcome.pending:
         sys.exit(EXIT_PENDING)
-
-
-@click.command()
-@click.argument("results_dir", type=click.Path())
-@click.option("--output", "-o", default="report.md", show_default=True, type=click.Path(dir_okay=False),
-              help="Markdown file to write; plots go beside it as <name>-*.png.")
-@click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False), help="Also write every record as CSV.")
-@click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
-@click.option("--keep-going", is_flag=True,
-              help="Write the report even when a section fails (the failure noted in its place); otherwise "
-                   "a failing section leaves the report unwritten and exits 1.")
-def report(results_dir, output, csv_path, no_plots, keep_going):
-    """Write a markdown report (environment, fairness settings, one comparison per model, failures,
-    plots) of the result records in RESULTS_DIR (or one record file)."""
-    from dlbench.analysis import report as rep, results
-
-    df = results.load_results(results_dir)
-    for path, reason in df.attrs["skipped"]:
-        click.echo(f"warning: skipped {path}: {reason}", err=True)
-    command = _command_line("report", results_dir, "-o", output, *(("--csv", csv_path) if csv_path else ()),
-                            "--no-plots" if no_plots else None)
-
-    def failed(summary: str, tb: str) -> None:
-        click.echo(f"error: {summary}\n{tb}", err=True)
-
-    try:
-        path = rep.write_report(df, output, command, plots=not no_plots, keep_going=keep_going, on_failure=failed)
-    except rep.SectionFailed as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(1)
-    click.echo(f"report written to {path}", err=True)
-    if csv_path:
-        click.echo(f"CSV written to {results.to_csv(df, csv_path)}", err=True)
-
-
-@click.command()
-@click.argument("old", type=click.Path())
-@click.argument("new", type=click.Path())
-@click.option("--threshold", default=5.0, show_default=True, type=click.FloatRange(min=0),
-              help="Percent change below which a significant difference still counts as noise.")
-def compare(old, new, threshold):
-    """Compare the result records of NEW against OLD (directories or files), configuration by
-    configuration; exit with status 1 if any is newly failing, or slower beyond --threshold AND
-    beyond the between-run variation of both sides (at least 3 runs each; with fewer, a change
-    is shown but decides nothing)."""
-    from dlbench.analysis import compare as cmp, results
-
-    outcome = cmp.compare(results.load_results(old), results.load_results(new), threshold / 100)
-    click.echo(cmp.render(outcome))
-    if outcome.regressions:
-        sys.exit(1)

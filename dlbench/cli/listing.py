@@ -1,0 +1,34 @@
+"""``dlbench list``: the registered backends, models and datasets, and the plugins left out; imports
+no framework."""
+
+from __future__ import annotations
+
+import click
+
+from dlbench import registry
+
+
+@click.command("list")
+@click.argument("what", required=False, type=click.Choice(["backends", "models", "datasets"]))
+def list_(what):
+    """List the registered backends, models and datasets (imports no framework)."""
+    from tabulate import tabulate
+
+    if what in (None, "backends"):
+        rows = []
+        for info in registry.backends().values():
+            status = "installed" if info.available else f"not installed: {info.install_hint}"
+            rows.append((info.name, ", ".join(info.aliases), status, info.summary))
+        click.echo(tabulate(rows, ["backend", "aliases", "status", "summary"]) + "\n")
+    if what in (None, "models"):
+        rows = [(m.name, "x".join(map(str, m.input_shape)) if m.input_shape else "dataset's", m.summary)
+                for m in registry.models().values()]
+        click.echo(tabulate(sorted(rows), ["model", "input", "summary"]) + "\n")
+    if what in (None, "datasets"):
+        rows = [(d.name, d.summary) for d in registry.datasets().values()]
+        click.echo(tabulate(sorted(rows), ["dataset", "summary"]))
+    from dlbench.plugins import failures
+
+    if failures:  # whatever is listed, since a broken plugin may have provided any of them
+        rows = [(f.name, f.source, f"failed to load: {f.error}") for f in failures.values()]
+        click.echo("\n" + tabulate(rows, ["plugin (left out)", "from", "status"]))
