@@ -14,10 +14,12 @@ an unknown name says it may be the missing plugin's.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import os
 import sys
+import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -31,37 +33,81 @@ OWN_DISTRIBUTION = "dlbench"  # its plugins load first, so a third party cannot 
 
 @dataclass(frozen=True)
 class Failure:
-    """A plugin left out: its name, where it came from, and the error (``"ImportError: ..."``)."""
+    """A plugin left out: its name, where it came from, the error in one line (``"ImportError: ...
+    (bad_plugin.py:3)"``) and the whole traceback (printed with ``--debug``)."""
 
     name: str
     source: str
     error: str
     plugin: Any = None
+    traceback: str = ""
 
 
 pm = pluggy.PluginManager("dlbench")
 pm.add_hookspecs(hookspecs)
+HOOK_NAMES = tuple(sorted(name for name in dir(hookspecs) if name.startswith("register_")))
 #: plugins that failed to load or register, by name
 failures: dict[str, Failure] = {}
 #: where each loaded plugin came from, by name
 sources: dict[str, str] = {}
 
 
+def debug() -> bool:
+    """``DLBENCH_DEBUG=1`` (or ``dlbench --debug``, which sets it for workers too): full tracebacks."""
+    return os.environ.get("DLBENCH_DEBUG", "") not in ("", "0")
+
+
 def describe(exc: BaseException) -> str:
-    """``"Kind: first line of the message"``: one line, whatever the exception says."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    """The whole message on one line, with where it was raised when that is a plugin's own file
+    (an import error names the plugin's line, not importlib's)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = f"{type(exc).__name__}: {'; '.join(lines)}" if lines else type(exc).__name__
+    if isinstance(exc, pluggy.PluginValidationError) and (typo := _misspelt_hook(str(exc))):
+        text += f"; did you mean {typo!r}?"
+    where = _origin(exc)
+    return f"{text} ({where})" if where else text
+
+
+def _misspelt_hook(message: str) -> str | None:
+    unknown = message.split("unknown hook '", 1)[1].split("'", 1)[0] if "unknown hook '" in message else None
+    close = difflib.get_close_matches(unknown, HOOK_NAMES, n=1) if unknown else []
+    return close[0] if close else None
+
+
+def _origin(exc: BaseException) -> str | None:
+    """``file:line`` of the innermost frame outside Python's import machinery and pluggy."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}:{exc.lineno}"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if "importlib" not in f.filename and "pluggy" not in f.filename and "<frozen" not in f.filename]
+    own = [f for f in frames if not f.filename.endswith(("dlbench/plugins.py", "dlbench/registry.py"))]
+    return f"{own[-1].filename}:{own[-1].lineno}" if own else None
 
 
 def fail(name: str, exc: BaseException, plugin: Any = None, source: str | None = None) -> None:
-    """Record that plugin ``name`` is left out, with one warning line on stderr (once per plugin)."""
+    """Record that plugin ``name`` is left out, with one warning line on stderr (once per plugin),
+    and its traceback with ``--debug``."""
     known = failures.get(name)
     if known is not None and (known.plugin is plugin or plugin is None):
         return
-    failure = Failure(name, source or sources.get(name, "registered in-process"), describe(exc), plugin)
+    failure = Failure(name, source or sources.get(name, "registered in-process"), describe(exc), plugin,
+                      "".join(traceback.format_exception(exc)))
     failures[name] = failure
     print(f"dlbench: warning: plugin {name!r} ({failure.source}) failed to load: {failure.error}; "
-          "continuing without it", file=sys.stderr)
+          "continuing without it" + ("" if debug() else " (DLBENCH_DEBUG=1 shows the traceback)"), file=sys.stderr)
+    if debug():
+        print(failure.traceback, file=sys.stderr, end="")
+
+
+def warn(name: str, message: str) -> None:
+    print(f"dlbench: warning: plugin {name!r} ({sources.get(name, 'registered in-process')}) {message}",
+          file=sys.stderr)
+
+
+def unmarked_hooks(plugin: Any) -> list[str]:
+    """Functions named like a hook but not marked ``@hookimpl`` (pluggy silently ignores them)."""
+    return [name for name in HOOK_NAMES if callable(getattr(plugin, name, None))
+            and pm.parse_hookimpl_opts(plugin, name) is None]
 
 
 def is_broken(plugin: Any) -> bool:
@@ -89,6 +135,11 @@ def load_one(name: str, source: str, importer: Callable[[], Any]) -> bool:
         pm.unregister(plugin)
         fail(name, e, plugin, source)
         return False
+    if not pm.get_hookcallers(plugin):
+        unmarked = unmarked_hooks(plugin)
+        warn(name, f"implements no dlbench hook: {', '.join(unmarked)} not marked @hookimpl "
+                   f"(from dlbench import hookimpl)" if unmarked else
+             f"implements no dlbench hook; the hooks are: {', '.join(HOOK_NAMES)}")
     return True
 
 

@@ -20,6 +20,18 @@ Shape = tuple[int, ...]
 
 
 @dataclass(frozen=True)
+class Published:
+    """A model's figures as its authors or a reference implementation publish them, which the
+    declaration must reproduce (checked by the tests, shown by ``dlbench describe``)."""
+
+    input_shape: Shape
+    num_classes: int
+    params: tuple[int, int]  # trainable, non-trainable (batch-norm statistics)
+    macs: int  # forward multiply-accumulates per sample, conv and dense layers
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """A model: a framework-neutral declaration, and/or hand-written native models per backend.
 
@@ -38,6 +50,7 @@ class ModelInfo:
     num_classes: int = 10
     native: Mapping[str, str] = field(default_factory=dict)
     default_run: Mapping[str, Any] = field(default_factory=dict)
+    published: Published | None = None
 
     def __post_init__(self):
         if self.build is None and not self.native:
@@ -98,6 +111,7 @@ class _Registrations:
 
     plugins: tuple = ()
     found: dict[str, dict[str, Any]] = field(default_factory=dict)
+    owners: dict[str, dict[str, str]] = field(default_factory=dict)  # hook -> name -> the plugin that registered it
 
 
 _registrations = _Registrations()
@@ -113,15 +127,18 @@ def _filled() -> dict[str, dict[str, Any]]:
     if _registrations.plugins != current or not _registrations.found:
         while True:
             failed = len(plugins.failures)
-            found = {hook: _collect(hook) for hook in HOOKS}
+            collected = {hook: _collect(hook) for hook in HOOKS}
             if len(plugins.failures) == failed:  # else collect again without the plugin that just failed
                 break
-        _registrations.plugins, _registrations.found = current, found
+        _registrations.plugins = current
+        _registrations.found = {hook: found for hook, (found, _) in collected.items()}
+        _registrations.owners = {hook: owners for hook, (_, owners) in collected.items()}
     return _registrations.found
 
 
-def _collect(hook_name: str) -> dict[str, Any]:
-    """What every plugin registers through one hook, plugin by plugin in load order."""
+def _collect(hook_name: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """What every plugin registers through one hook, plugin by plugin in load order, and which
+    plugin registered each name."""
     found: dict[str, Any] = {}
     owner: dict[str, str] = {}
     for impl in getattr(plugins.pm.hook, hook_name).get_hookimpls():
@@ -145,8 +162,14 @@ def _collect(hook_name: str) -> dict[str, Any]:
             continue
         found.update(mine)
         owner.update(dict.fromkeys(mine, impl.plugin_name))
-    return found
+    return found, owner
 
+
+def registered_by(plugin_name: str) -> dict[str, list[str]]:
+    """What one plugin registered: ``{"model": [...], "backend": [...], ...}`` (kinds it has)."""
+    _filled()
+    return {HOOKS[hook]: sorted(n for n, owner in owners.items() if owner == plugin_name)
+            for hook, owners in _registrations.owners.items() if plugin_name in owners.values()}
 
 def _match(names, pattern: str | None) -> list[str]:
     return sorted(n for n in names if pattern is None or fnmatch.fnmatch(n, pattern))

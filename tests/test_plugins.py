@@ -17,6 +17,8 @@ from dlbench.registry import BackendInfo
 from tests.conftest import ROOT, registered_test_plugins
 
 WARNING = "dlbench: warning: plugin "
+HINT = " (DLBENCH_DEBUG=1 shows the traceback)"
+LINE = next(i for i, line in enumerate(open(__file__), 1) if line.rstrip().endswith("# " + "LINE"))
 
 
 @pytest.fixture
@@ -120,17 +122,18 @@ def test_dlbench_rejects_a_misspelt_hook_when_loading(clean_failures, capsys):
     assert not pm.is_registered(plugin)
     failure = plugins.failures["misspelt"]
     assert failure.error.startswith("PluginValidationError: unknown hook 'register_modles'")
+    assert failure.error.endswith("; did you mean 'register_models'?")
     assert warnings_in(capsys.readouterr().err) == [
-        f"{WARNING}'misspelt' (a test) failed to load: {failure.error}; continuing without it"]
+        f"{WARNING}'misspelt' (a test) failed to load: {failure.error}; continuing without it{HINT}"]
     assert registry.list_backends() == backends  # the others load as before
 
 
 def test_a_plugin_that_fails_to_import_is_left_out(clean_failures, capsys):
     def importer():
-        raise ImportError("no module named 'no_such_framework_xyz'")
+        raise ImportError("no module named 'no_such_framework_xyz'")  # LINE
 
     assert not plugins.load_one("broken", "a test", importer)
-    assert plugins.failures["broken"].error == "ImportError: no module named 'no_such_framework_xyz'"
+    assert plugins.failures["broken"].error == f"ImportError: no module named 'no_such_framework_xyz' ({__file__}:{LINE})"
     assert len(warnings_in(capsys.readouterr().err)) == 1
     with pytest.raises(UnknownNameError, match="unknown backend 'x'; choose one of: jax, .*torch.*; "
                        "not available: plugin 'broken' failed to load: ImportError: no module named"):
@@ -157,9 +160,10 @@ def test_a_plugin_that_raises_when_registering_is_left_out_with_one_warning(clea
             assert "mlp" in registry.list_models()
     finally:
         pm.unregister(name="raises")
-    assert warnings_in(capsys.readouterr().err) == [
-        f"{WARNING}'raises' (registered in-process) failed to load: RuntimeError: cannot find my weights; "
-        "continuing without it"]
+    [warning] = warnings_in(capsys.readouterr().err)
+    assert warning.startswith(f"{WARNING}'raises' (registered in-process) failed to load: RuntimeError: cannot find "
+                              f"my weights ({__file__}:")
+    assert warning.endswith(f"; continuing without it{HINT}")
 
 
 def test_a_plugin_claiming_a_taken_name_is_left_out(clean_failures):
@@ -207,13 +211,15 @@ def test_broken_plugins_named_in_dlbench_plugins_leave_the_tool_working(tmp_path
     assert listed.returncode == 0, listed.stderr
     assert warnings_in(listed.stderr) == [
         f"{WARNING}'broken_import' (DLBENCH_PLUGINS) failed to load: "
-        "ModuleNotFoundError: No module named 'no_such_framework_xyz'; continuing without it",
+        f"ModuleNotFoundError: No module named 'no_such_framework_xyz' ({tmp_path / 'broken_import.py'}:1); "
+        f"continuing without it{HINT}",
         f"{WARNING}'misspelt_hook' (DLBENCH_PLUGINS) failed to load: "
         f"PluginValidationError: unknown hook 'register_modles' in plugin <module 'misspelt_hook' from "
-        f"'{tmp_path / 'misspelt_hook.py'}'>; continuing without it"]
+        f"'{tmp_path / 'misspelt_hook.py'}'>; did you mean 'register_models'?; continuing without it{HINT}"]
     assert "lenet5" in listed.stdout and "numpy" in listed.stdout
     assert row(listed.stdout, "broken_import") == ["DLBENCH_PLUGINS", "failed to load: ModuleNotFoundError: "
-                                                   "No module named 'no_such_framework_xyz'"]
+                                                   "No module named 'no_such_framework_xyz' "
+                                                   f"({tmp_path / 'broken_import.py'}:1)"]
 
     ran = dlbench("run", "-b", "numpy", "-m", "perceptron", "-d", "synthetic", "--steps", "2", "--batch-size", "8",
                   "--timeout", "100", "-q", "--output", str(tmp_path / "results"), **env)
@@ -242,11 +248,12 @@ def test_broken_plugins_installed_as_entry_points_leave_the_tool_working(tmp_pat
     assert listed.returncode == 0, listed.stderr
     assert warnings_in(listed.stderr) == [
         f"{WARNING}'broken' (entry point of broken-dist 0.1) failed to load: "
-        "ModuleNotFoundError: No module named 'no_such_framework_xyz'; continuing without it",
+        f"ModuleNotFoundError: No module named 'no_such_framework_xyz' ({site / 'broken_import.py'}:1); "
+        f"continuing without it{HINT}",
         f"{WARNING}'raising' (entry point of broken-dist 0.1) failed to load: "
-        "RuntimeError: cannot find my accelerator; continuing without it"]
-    assert row(listed.stdout, "raising") == ["entry point of broken-dist 0.1",
-                                             "failed to load: RuntimeError: cannot find my accelerator"]
+        f"RuntimeError: cannot find my accelerator ({site / 'raises_on_register.py'}:6); continuing without it{HINT}"]
+    assert row(listed.stdout, "raising") == ["entry point of broken-dist 0.1", "failed to load: RuntimeError: cannot "
+                                             f"find my accelerator ({site / 'raises_on_register.py'}:6)"]
     assert "alexnet" in listed.stdout and "torch" in listed.stdout
 
     ran = dlbench("run", "-b", "numpy", "-m", "mlp", "-d", "digits", "--steps", "2", "--batch-size", "8",

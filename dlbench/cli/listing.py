@@ -9,10 +9,14 @@ from dlbench import registry
 
 
 @click.command("list")
-@click.argument("what", required=False, type=click.Choice(["backends", "models", "datasets"]))
+@click.argument("what", required=False, type=click.Choice(["backends", "models", "datasets", "plugins"]))
 def list_(what):
-    """List the registered backends, models and datasets (imports no framework)."""
+    """List the registered backends, models and datasets, or the plugins and what each registered
+    (imports no framework)."""
     from tabulate import tabulate
+
+    if what == "plugins":
+        click.echo(tabulate(plugin_rows(), ["plugin", "from", "module", "registered"]))
 
     if what in (None, "backends"):
         rows = []
@@ -32,3 +36,23 @@ def list_(what):
     if failures:  # whatever is listed, since a broken plugin may have provided any of them
         rows = [(f.name, f.source, f"failed to load: {f.error}") for f in failures.values()]
         click.echo("\n" + tabulate(rows, ["plugin (left out)", "from", "status"]))
+
+
+def plugin_rows() -> list[tuple[str, str, str, str]]:
+    """(name, where it came from, its module's file, what it registered) of every loaded plugin."""
+    import inspect
+
+    from dlbench import plugins
+
+    registry.models()  # loads the plugins and calls their hooks
+    rows = []
+    for name, plugin in sorted(plugins.pm.list_name_plugin()):
+        if plugins.is_broken(plugin):
+            continue
+        try:
+            where = inspect.getsourcefile(plugin if inspect.ismodule(plugin) else type(plugin)) or "?"
+        except TypeError:
+            where = "?"
+        kinds = "; ".join(f"{kind}s: {', '.join(names)}" for kind, names in registry.registered_by(name).items())
+        rows.append((name, plugins.sources.get(name, "registered in-process"), where, kinds or "nothing"))
+    return rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import metadata
 
@@ -10,6 +11,7 @@ import click
 from dlbench import paths
 from dlbench.cli.calibrate import calibrate
 from dlbench.cli.compare import compare
+from dlbench.cli.describe import describe
 from dlbench.cli.doctor import doctor
 from dlbench.cli.examples import EXAMPLES
 from dlbench.cli.listing import list_
@@ -22,12 +24,16 @@ from dlbench.errors import DlbenchError
 
 @click.group(epilog=EXAMPLES)
 @click.version_option(metadata.version("dlbench"), prog_name="dlbench")
-def cli():
+@click.option("--debug", is_flag=True, help="Print full tracebacks: a failed run's worker's, a plugin's that did not "
+                                            "load (the same as DLBENCH_DEBUG=1).")
+def cli(debug):
     """Benchmark the same models and training loop on PyTorch, TensorFlow and JAX."""
+    if debug:
+        os.environ["DLBENCH_DEBUG"] = "1"  # workers inherit it
     paths.warn_retired()
 
 
-for _command in (run, verify, list_, sweep, report, compare, calibrate, doctor):
+for _command in (run, verify, describe, list_, sweep, report, compare, calibrate, doctor):
     cli.add_command(_command)
 
 

@@ -40,5 +40,17 @@ def run(ctx, options, output, as_json, quiet, **values):
         click.echo(summary.table(result))
     click.echo(f"result saved to {path}", err=True)
     if not result.ok:
-        click.echo(f"error: {result.error['message']}", err=True)
+        click.echo(failure_message(result, path), err=True)
         sys.exit(1)
+
+
+def failure_message(result, path) -> str:
+    """The error in one line, where its traceback is kept, and with ``--debug`` the traceback itself."""
+    from dlbench.plugins import debug
+
+    error = result.error
+    kept = "error.traceback" if error.get("traceback") else "error.stderr_tail" if error.get("stderr_tail") else None
+    line = f"error: {error['message']}"
+    if kept and debug():
+        return f"{line}\n{error.get('traceback') or error['stderr_tail']}".rstrip()
+    return f"{line}\n  (the worker's traceback is in the record's {kept}: {path}; --debug prints it)" if kept else line

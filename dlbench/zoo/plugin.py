@@ -7,7 +7,7 @@ overrides these settings.
 """
 
 from dlbench.hookspecs import hookimpl
-from dlbench.registry import ModelInfo
+from dlbench.registry import ModelInfo, Published
 from dlbench.zoo import alexnet, alvinn, lenet5, lstm, mlp, mobilenet_v2, perceptron, resnet50, shallow_vgg, vgg16
 
 
@@ -20,18 +20,35 @@ def speed_run(batch_size: int, steps: int = 10) -> dict:
 
 @hookimpl
 def register_models(register):
-    register(ModelInfo("perceptron", "Rosenblatt's single-layer perceptron (1957)", perceptron.build))
-    register(ModelInfo("mlp", "multilayer perceptron, Dense(512, relu) -> Dense(classes)", mlp.build))
-    register(ModelInfo("lenet5", "LeNet-5 (1989-98), tanh and average pooling", lenet5.build, lenet5.INPUT_SHAPE))
+    register(ModelInfo("perceptron", "Rosenblatt's single-layer perceptron (1957)", perceptron.build,
+                       published=Published((28, 28, 1), 10, (7_850, 0), 7_840, "784 inputs x 10 units + bias")))
+    register(ModelInfo("mlp", "multilayer perceptron, Dense(512, relu) -> Dense(classes)", mlp.build,
+                       published=Published((28, 28, 1), 10, (407_050, 0), 406_528, "Keras's MNIST MLP")))
+    register(ModelInfo("lenet5", "LeNet-5 (1989-98), tanh and average pooling", lenet5.build, lenet5.INPUT_SHAPE,
+                       published=Published((28, 28, 1), 10, (61_706, 0), 416_520, "LeCun et al. 1998, padded to 32x32")))
     register(ModelInfo("alvinn", "ALVINN road follower (1989): 30x32 retina, 4 hidden, 30 outputs", alvinn.build,
-                       alvinn.INPUT_SHAPE, alvinn.NUM_CLASSES))
+                       alvinn.INPUT_SHAPE, alvinn.NUM_CLASSES,
+                       published=Published((30, 32, 1), 30, (3_994, 0), 3_960, "Pomerleau 1989")))
     register(ModelInfo("alexnet", "AlexNet (2012), torchvision layout", alexnet.build, alexnet.INPUT_SHAPE, 1000,
-                       default_run=speed_run(8)))
-    register(ModelInfo("shallow_vgg", "ShallowVGGNet: 2 conv-BN blocks (32, 64), FC 512", shallow_vgg.build, shallow_vgg.INPUT_SHAPE))
+                       default_run=speed_run(8),
+                       published=Published((224, 224, 3), 1000, (61_100_840, 0), 714_188_480, "torchvision")))
+    register(ModelInfo("shallow_vgg", "ShallowVGGNet: 2 conv-BN blocks (32, 64), FC 512", shallow_vgg.build,
+                       shallow_vgg.INPUT_SHAPE,
+                       published=Published((28, 28, 1), 10, (1_677_674, 1_408), 19_899_904,
+                                           "Keras: 1,679,082 parameters in all")))
     register(ModelInfo("vgg16", "VGG16 (2014), torchvision layout", vgg16.build, vgg16.INPUT_SHAPE, 1000,
-                       default_run=speed_run(1, steps=5)))
+                       default_run=speed_run(1, steps=5),
+                       published=Published((224, 224, 3), 1000, (138_357_544, 0), 15_470_264_320,
+                                           "torchvision: 15.47 GMACs")))
     register(ModelInfo("resnet50", "ResNet-50 v1.5 (2015): residual bottlenecks, batch norm", resnet50.build,
-                       resnet50.INPUT_SHAPE, 1000, default_run=speed_run(2)))
+                       resnet50.INPUT_SHAPE, 1000, default_run=speed_run(2),
+                       published=Published((224, 224, 3), 1000, (25_557_032, 53_120), 4_089_184_256,
+                                           "torchvision: 4.09 GMACs")))
     register(ModelInfo("mobilenet_v2", "MobileNetV2 (2018): inverted residuals, depthwise convs", mobilenet_v2.build,
-                       mobilenet_v2.INPUT_SHAPE, 1000, default_run=speed_run(8)))
-    register(ModelInfo("lstm", "LSTM (1997) reading an image row by row (sequential MNIST)", lstm.build, lstm.INPUT_SHAPE))
+                       mobilenet_v2.INPUT_SHAPE, 1000, default_run=speed_run(8),
+                       published=Published((224, 224, 3), 1000, (3_504_872, 34_112), 300_774_272,
+                                           "torchvision: 0.30 GMACs")))
+    register(ModelInfo("lstm", "LSTM (1997) reading an image row by row (sequential MNIST)", lstm.build,
+                       lstm.INPUT_SHAPE,
+                       published=Published((28, 28, 1), 10, (81_674, 0), 28 * 4 * 128 * (28 + 128) + 128 * 10,
+                                           "4U(F+U) per step over 28 steps, then the classifier")))
