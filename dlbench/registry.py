@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from dlbench import plugins
-from dlbench.errors import BackendUnavailableError, DlbenchError, UnknownNameError
+from dlbench.errors import BackendUnavailableError, ConfigError, DlbenchError, UnknownNameError
 
 if TYPE_CHECKING:
     from dlbench.backend import Backend
@@ -112,6 +112,7 @@ class _Registrations:
     plugins: tuple = ()
     found: dict[str, dict[str, Any]] = field(default_factory=dict)
     owners: dict[str, dict[str, str]] = field(default_factory=dict)  # hook -> name -> the plugin that registered it
+    broken: dict[str, str] | None = None  # models whose declaration cannot run, with the reason
 
 
 _registrations = _Registrations()
@@ -133,6 +134,7 @@ def _filled() -> dict[str, dict[str, Any]]:
         _registrations.plugins = current
         _registrations.found = {hook: found for hook, (found, _) in collected.items()}
         _registrations.owners = {hook: owners for hook, (_, owners) in collected.items()}
+        _registrations.broken = None
     return _registrations.found
 
 
@@ -163,6 +165,45 @@ def _collect(hook_name: str) -> tuple[dict[str, Any], dict[str, str]]:
         found.update(mine)
         owner.update(dict.fromkeys(mine, impl.plugin_name))
     return found, owner
+
+
+#: where a model that takes the dataset's shape is checked when it registers: MNIST's images and classes
+PROBE_SHAPE, PROBE_CLASSES = (28, 28, 1), 10
+
+
+def declaration_problem(info: ModelInfo) -> str | None:
+    """Why ``info``'s declaration cannot run, found without a framework: its build raises (an unknown
+    activation, a stack too deep for its input), or its last layer does not produce the classes. A
+    model that takes the dataset's shape is probed as MNIST's (28×28×1, 10 classes). None: sound."""
+    if info.build is None:
+        return None
+    shape = info.input_shape or PROBE_SHAPE
+    classes = info.num_classes if info.input_shape else PROBE_CLASSES
+    probed = "" if info.input_shape else f" (probed at {'×'.join(map(str, shape))} with {classes} classes, as MNIST's)"
+    try:
+        graph = info.build(tuple(shape), classes)
+    except Exception as e:
+        return f"its declaration does not build{probed}: {type(e).__name__}: {e}"
+    if graph.num_classes != classes:
+        return (f"its last layer produces {graph.num_classes} outputs for {classes} classes{probed}; end the "
+                f"declaration with Dense(num_classes), the second argument of build(input_shape, num_classes)")
+    return None
+
+
+def broken_models() -> dict[str, str]:
+    """The registered models whose declaration cannot run, with the reason (checked once per fill)."""
+    found = _filled()["register_models"]
+    if _registrations.broken is None:
+        _registrations.broken = {name: why for name, info in found.items() if (why := declaration_problem(info))}
+    return _registrations.broken
+
+
+def usable_model(name: str) -> ModelInfo:
+    """``get_model(name)``, refused with the reason when its declaration is broken."""
+    info = get_model(name)
+    if why := broken_models().get(info.name):
+        raise ConfigError(f"model {info.name!r} is broken: {why}")
+    return info
 
 
 def registered_by(plugin_name: str) -> dict[str, list[str]]:

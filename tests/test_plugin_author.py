@@ -98,3 +98,77 @@ def test_describe_prints_the_layers_and_the_published_totals(tmp_path):
                for line in lines)
     assert "total: 25,557,032 trainable + 53,120 non-trainable parameters, 4,089,184,256 MACs per sample" in shown.stdout
     assert "published: 25,557,032 + 53,120 parameters, 4,089,184,256 MACs (torchvision: 4.09 GMACs): the same" in shown.stdout
+
+
+BAD_MODELS = """
+from dlbench import hookimpl
+from dlbench.graph import Activation, Conv2d, Dense, Flatten, MaxPool2d, sequential
+from dlbench.registry import ModelInfo
+
+
+def seven(input_shape, num_classes):
+    return sequential("seven", input_shape, [Flatten(), Dense(32), Activation("relu"), Dense(7)])
+
+
+def swishy(input_shape, num_classes):
+    return sequential("swishy", input_shape, [Flatten(), Dense(32), Activation("swish"), Dense(num_classes)])
+
+
+def too_deep(input_shape, num_classes):
+    layers = [op for _ in range(4) for op in (Conv2d(8, 3, padding=1), MaxPool2d(2))]
+    return sequential("too_deep", input_shape, [*layers, Flatten(), Dense(num_classes)])
+
+
+@hookimpl
+def register_models(register):
+    register(ModelInfo("seven", "ends in 7 outputs", seven))
+    register(ModelInfo("swishy", "an activation that does not exist", swishy))
+    register(ModelInfo("too_deep", "four 2x2 poolings on 12x12", too_deep, (12, 12, 1)))
+"""
+
+
+def test_bad_declarations_are_listed_as_broken_and_refused_before_any_worker(tmp_path):
+    write(tmp_path, bad_models=BAD_MODELS)
+    listed = dlbench("list", "models", tmp_path=tmp_path, plugins_env="bad_models")
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines()[2:] if line.strip()}
+    assert ("BROKEN: its last layer produces 7 outputs for 10 classes (probed at 28×28×1 with 10 classes, as MNIST's); "
+            "end the declaration with Dense(num_classes)") in rows["seven"]
+    assert "BROKEN: its declaration does not build" in rows["swishy"] and "unknown activation 'swish'" in rows["swishy"]
+    assert "too small for window 2" in rows["too_deep"] and "mlp" in rows and "BROKEN" not in rows["mlp"]
+    for model in ("seven", "swishy", "too_deep"):
+        ran = dlbench("run", "-b", "torch", "-m", model, "-d", "digits", "--timeout", "60", "--output",
+                      str(tmp_path / "out"), tmp_path=tmp_path, plugins_env="bad_models")
+        assert ran.returncode == 2 and f"model {model!r} is broken: " in ran.stderr
+    assert not (tmp_path / "out").exists()  # refused before any worker started: nothing recorded
+
+
+def test_a_model_whose_classes_differ_from_the_datasets_is_refused_with_the_reason():
+    from types import SimpleNamespace
+
+    import pytest
+
+    from dlbench.config import RunConfig
+    from dlbench.errors import ConfigError
+    from dlbench.graph import Dense, Flatten, sequential
+    from dlbench.measure import prepare
+
+    dataset = SimpleNamespace(name="digits", num_classes=10, input_shape=(8, 8, 1))
+    info = SimpleNamespace(input_shape=None, num_classes=10, native={},
+                           build=lambda shape, classes: sequential("seven", shape, [Flatten(), Dense(7)]))
+    backend = type("B", (), {"name": "numpy", "check_dtype": classmethod(lambda c, d: None),
+                             "check_precision": classmethod(lambda c, *a: None), "__init__": lambda self, **k: None})
+    registry = SimpleNamespace(get_model=lambda name: info,
+                               get_backend=lambda name: SimpleNamespace(load=lambda: backend))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(prepare, "registry", registry)
+        with pytest.raises(ConfigError, match="model 'seven' ends in 7 outputs, but dataset 'digits' has 10 classes; "
+                                              r"its last layer must produce num_classes \(Dense\(num_classes\)\)"):
+            prepare.prepare(RunConfig(backend="numpy", model="seven"), data=(dataset, None))
+
+
+def test_verify_names_a_failing_backend_once():
+    from dlbench.cli.verify import error_line
+
+    assert error_line("numpy_lite", {"kind": "DlbenchError", "message": "numpy_lite: cannot build lenet5: no conv"}) == \
+        "numpy_lite: cannot build lenet5: no conv"
+    assert error_line("torch", {"kind": "RuntimeError", "message": "boom"}) == "torch: RuntimeError: boom"

@@ -25,8 +25,9 @@ def list_(what):
             rows.append((info.name, ", ".join(info.aliases), status, info.summary))
         click.echo(tabulate(rows, ["backend", "aliases", "status", "summary"]) + "\n")
     if what in (None, "models"):
-        rows = [(m.name, "x".join(map(str, m.input_shape)) if m.input_shape else "dataset's", m.summary)
-                for m in registry.models().values()]
+        broken = registry.broken_models()
+        rows = [(m.name, "x".join(map(str, m.input_shape)) if m.input_shape else "dataset's",
+                 f"BROKEN: {broken[m.name]}" if m.name in broken else m.summary) for m in registry.models().values()]
         click.echo(tabulate(sorted(rows), ["model", "input", "summary"]) + "\n")
     if what in (None, "datasets"):
         rows = [(d.name, d.summary) for d in registry.datasets().values()]

@@ -150,8 +150,9 @@ def build_config(ctx: click.Context, command: str, values: dict[str, Any],
 
 
 def check_name(kind: str, name: str) -> str:
+    """``name`` if a plugin registered it (and, for a model, its declaration is sound), else a usage error."""
     try:
-        getattr(registry, f"get_{kind}")(name)
+        (registry.usable_model if kind == "model" else getattr(registry, f"get_{kind}"))(name)
     except DlbenchError as e:
         raise click.BadParameter(str(e), param_hint=f"--{kind}") from None
     return name

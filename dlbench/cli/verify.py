@@ -47,6 +47,16 @@ def verify(ctx, options, dtype, rtol_logits, rtol_trained, **values):
     if rows:
         click.echo(tabulate([{**r, "ok": "PASS" if r["ok"] else "FAIL"} for r in rows], headers="keys", floatfmt=".2e"))
     for name, err in errors.items():
-        click.echo(f"error: {name}: {err['kind']}: {err['message']}", err=True)
+        click.echo(f"error: {error_line(name, err)}", err=True)
     if errors or not all(r["ok"] for r in rows):
         sys.exit(1)
+
+
+def error_line(backend: str, error: dict) -> str:
+    """``backend: message``, the backend named once, and the exception's kind only where it is not
+    one of dlbench's own errors (whose message already says what was wrong)."""
+    from dlbench import errors
+
+    own = {name for name, cls in vars(errors).items() if isinstance(cls, type) and issubclass(cls, errors.DlbenchError)}
+    message = error["message"] if error["kind"] in own else f"{error['kind']}: {error['message']}"
+    return message if message.startswith(f"{backend}:") else f"{backend}: {message}"

@@ -13,7 +13,7 @@ from dlbench.result import Result
 
 def validate_names(config: RunConfig) -> None:
     """Fail fast, in the parent, on names no plugin registered (imports no framework)."""
-    registry.get_model(config.model)
+    registry.usable_model(config.model)
     registry.get_dataset(config.dataset)
     registry.get_backend(config.backend)
 

@@ -126,7 +126,7 @@ def expand(spec: dict) -> list[RunConfig]:
         for combo in itertools.product(*axes.values()):
             chosen = dict(zip(axes, combo))
             chosen["backend"] = registry.get_backend(chosen.get("backend", "torch")).name
-            chosen = with_default_run(dict(registry.get_model(chosen.get("model", RunConfig.model)).default_run), chosen)
+            chosen = with_default_run(dict(registry.usable_model(chosen.get("model", RunConfig.model)).default_run), chosen)
             registry.get_dataset(chosen.get("dataset", RunConfig.dataset))
             for backend_options in _option_combos(options, chosen["backend"]):
                 try:

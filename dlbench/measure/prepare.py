@@ -74,6 +74,9 @@ def prepare(config: RunConfig, progress: Progress = quiet, exact: bool = False, 
         raise ConfigError(f"model {config.model!r} has no declaration and no native {backend.name} version; "
                           f"it runs on: {', '.join(model_info.native)}")
     graph = model_info.build(input_shape, dataset.num_classes)
+    if graph.num_classes != dataset.num_classes:
+        raise ConfigError(f"model {config.model!r} ends in {graph.num_classes} outputs, but dataset {dataset.name!r} has "
+                          f"{dataset.num_classes} classes; its last layer must produce num_classes (Dense(num_classes))")
     graph = graph.without_dropout() if exact else graph
     return Prepared(dataset, graph, backend, backend.build(graph, init_weights(graph, config.seed)), adapt, parallel)
 
