@@ -19,7 +19,7 @@ SCHEMA = "dlbench.result/1"
 class Result:
     """``status`` is ``"ok"`` or ``"failed"``; a failed run keeps its config and ``error``.
 
-    Sections are plain dicts so the JSON reads naturally; see README "Result records" for fields.
+    Sections are plain dicts so the JSON reads naturally; its fields are listed in docs/reference/record.md.
     """
 
     config: dict

@@ -3,7 +3,7 @@
 replica computes its slice's gradients, the strategy all-reduces them and updates every copy.
 
 Across machines, ``MultiWorkerMirroredStrategy`` with ``TF_CONFIG`` is TensorFlow's engine; dlbench
-does not start it yet (see README).
+does not start it yet (see docs/clusters.md#across-machines).
 """
 
 from __future__ import annotations

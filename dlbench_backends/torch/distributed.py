@@ -75,7 +75,7 @@ def _adopt(launch: launcher.Launch) -> None:
     os.environ.setdefault("MASTER_PORT", "29500")
     if "MASTER_ADDR" not in os.environ:
         raise ReplicaFailed("under Slurm, export MASTER_ADDR (the first node's host name) before srun; "
-                            "see README 'Data-parallel runs across machines'")
+                            "see docs/clusters.md#across-machines")
 
 
 def _describe(e: Exception) -> str:
