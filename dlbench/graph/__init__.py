@@ -1,5 +1,6 @@
 """Framework-neutral model declarations: layers, graphs, canonical weights."""
 
+from dlbench.graph.attention import MultiHeadAttention
 from dlbench.graph.graph import INPUT, Graph, GraphBuilder, Node, sequential
 from dlbench.graph.init import INITIALIZERS, init_weights
 from dlbench.graph.layers import (
@@ -16,13 +17,16 @@ from dlbench.graph.layers import (
     GlobalAvgPool2d,
     Layer,
     LSTM,
+    LayerNorm,
     MaxPool2d,
     Param,
     Reshape,
 )
+from dlbench.graph.tokens import ClassToken, PositionEmbedding, TiedDense, TokenEmbedding, TokenPool
 
 __all__ = [
-    "ACTIVATIONS", "INITIALIZERS", "INPUT", "Activation", "Add", "AvgPool2d", "BatchNorm", "Concat",
-    "Conv2d", "Dense", "Dropout", "Flatten", "GlobalAvgPool2d", "Graph", "GraphBuilder", "Layer", "LSTM",
-    "MaxPool2d", "Node", "Param", "Reshape", "init_weights", "sequential",
+    "ACTIVATIONS", "INITIALIZERS", "INPUT", "Activation", "Add", "AvgPool2d", "BatchNorm", "ClassToken", "Concat",
+    "Conv2d", "Dense", "Dropout", "Flatten", "GlobalAvgPool2d", "Graph", "GraphBuilder", "Layer", "LayerNorm", "LSTM",
+    "MaxPool2d", "MultiHeadAttention", "Node", "Param", "PositionEmbedding", "Reshape", "TiedDense", "TokenEmbedding",
+    "TokenPool", "init_weights", "sequential",
 ]

@@ -35,18 +35,27 @@ INITIALIZERS = {
     "lecun_uniform": lambda fi, fo: _uniform(np.sqrt(3.0 / fi)),
     # PyTorch's default for Linear and Conv weights and biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
     "torch_default": lambda fi, fo: _uniform(1.0 / np.sqrt(fi)),
-    "normal_0.01": lambda fi, fo: _normal(0.01),
     # Zero bias but 1 for the LSTM forget gate (Jozefowicz et al., 2015; Keras's unit_forget_bias).
     "lstm_forget_one": lambda fi, fo: lambda rng, shape: np.repeat(np.array([0.0, 1.0, 0.0, 0.0]), shape[0] // 4),
 }
 
 
-def sample(param: Param, rng: np.random.Generator) -> np.ndarray:
+def initializer(name: str):
+    """``INITIALIZERS[name]``, or ``normal_<std>`` for any standard deviation (GPT-2 scales its
+    residual projections by 1/sqrt(2 x layers))."""
+    if name in INITIALIZERS:
+        return INITIALIZERS[name]
+    prefix, _, std = name.partition("_")
     try:
-        make = INITIALIZERS[param.init]
-    except KeyError:
-        raise ConfigError(f"unknown initialiser {param.init!r}; choose one of: {', '.join(INITIALIZERS)}") from None
-    return make(param.fan_in, param.fan_out)(rng, param.shape).astype(np.float32)
+        if prefix == "normal" and float(std) > 0:
+            return lambda fi, fo: _normal(float(std))
+    except ValueError:
+        pass
+    raise ConfigError(f"unknown initialiser {name!r}; choose one of: {', '.join(INITIALIZERS)}, normal_<std>")
+
+
+def sample(param: Param, rng: np.random.Generator) -> np.ndarray:
+    return initializer(param.init)(param.fan_in, param.fan_out)(rng, param.shape).astype(np.float32)
 
 
 def init_weights(graph: Graph, seed: int) -> dict[str, np.ndarray]:

@@ -5,15 +5,18 @@ Canonical parameter layouts (what :func:`dlbench.graph.init_weights` produces an
 loads, converting where its framework differs):
 
 - ``Conv2d.kernel``: (kh, kw, in_channels // groups, filters)  -- HWIO, as in TF/JAX
-- ``Dense.kernel``: (in_features, units); when the input comes from ``Flatten`` of an (H, W, C)
-  tensor, row ``(h * W + w) * C + c`` multiplies pixel (h, w) channel c (channels-last order)
-- ``bias``: (out,); ``BatchNorm``: ``gamma``, ``beta``, ``moving_mean``, ``moving_var`` of (C,)
+- ``Dense.kernel``: (in_features, units), applied to the last axis (of a vector, or of each token of
+  a (T, F) sequence); when the input comes from ``Flatten`` of an (H, W, C) tensor, row
+  ``(h * W + w) * C + c`` multiplies pixel (h, w) channel c (channels-last order)
+- ``bias``: (out,); ``BatchNorm``: ``gamma``, ``beta``, ``moving_mean``, ``moving_var`` of (C,);
+  ``LayerNorm``: ``gamma``, ``beta`` of (D,)
 - ``LSTM``: ``kernel`` (F, 4U), ``recurrent_kernel`` (U, 4U), ``bias`` (4U,), gates in the order
   input, forget, cell, output (PyTorch's and Keras's order); one bias, as Keras and Flax have
 
-MACs count the multiply-accumulates of weight layers (conv, dense) per sample, the convention
-behind the published figures (e.g. AlexNet's 714,188,480); pooling, activations and batch norm
-are not counted.
+MACs count the multiply-accumulates of weight layers (conv, dense, attention's matmuls) per
+sample, the convention behind the published figures (e.g. AlexNet's 714,188,480); pooling,
+activations and normalisation are not counted. Token layers and attention: :mod:`dlbench.graph.tokens`,
+:mod:`dlbench.graph.attention`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from typing import ClassVar
 from dlbench.errors import ConfigError
 
 Shape = tuple[int, ...]
-ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid", "softmax")
+#: gelu is exact (erf); gelu_tanh is its tanh approximation (GPT-2)
+ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid", "softmax", "gelu", "gelu_tanh")
 
 
 @dataclass(frozen=True)
@@ -113,19 +117,19 @@ class Dense(Layer):
     kind: ClassVar[str] = "dense"
 
     def output_shape(self, x: Shape) -> Shape:
-        if len(x) != 1:
-            raise ConfigError(f"Dense needs a flat (F,) input, got shape {x}; add Flatten() first")
-        return (self.units,)
+        if len(x) not in (1, 2):
+            raise ConfigError(f"Dense needs a flat (F,) input or a (T, F) sequence, got shape {x}; add Flatten() first")
+        return (*x[:-1], self.units)
 
     def params(self, x: Shape) -> dict[str, Param]:
-        fan_in, fan_out = x[0], self.units
+        fan_in, fan_out = x[-1], self.units
         p = {"kernel": Param((fan_in, fan_out), self.kernel_init, True, fan_in, fan_out)}
         if self.use_bias:
             p["bias"] = Param((fan_out,), self.bias_init, True, fan_in, fan_out)
         return p
 
     def macs(self, x: Shape) -> int:
-        return x[0] * self.units
+        return math.prod(x) * self.units
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,18 @@ class BatchNorm(Layer):
             "moving_mean": Param(c, "zeros", trainable=False),
             "moving_var": Param(c, "ones", trainable=False),
         }
+
+
+@dataclass(frozen=True)
+class LayerNorm(Layer):
+    """Normalisation over the last axis of each example (Ba et al., 2016), then ``gamma`` and ``beta``."""
+
+    eps: float = 1e-5
+    kind: ClassVar[str] = "ln"
+
+    def params(self, x: Shape) -> dict[str, Param]:
+        c = (x[-1],)
+        return {"gamma": Param(c, "ones"), "beta": Param(c, "zeros")}
 
 
 @dataclass(frozen=True)
