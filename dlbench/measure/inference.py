@@ -25,6 +25,7 @@ from dlbench.config import RunConfig
 from dlbench.data.batching import eval_batches
 from dlbench.errors import ConfigError
 from dlbench.measure import metrics
+from dlbench.measure.distribution import describe
 from dlbench.measure.prepare import Progress, distributed_section, prepare
 from dlbench.measure.memory import MemoryTracker
 from dlbench.result import Result
@@ -39,9 +40,8 @@ END_TO_END = "a numpy array in the model's input shape: to_device + call + to_nu
 
 def latency_stats(times: list[float]) -> dict:
     """p50, p90, p99, max and mean of per-request latencies, in seconds."""
-    t = np.asarray(times, dtype=np.float64)
-    p50, p90, p99 = np.percentile(t, [50, 90, 99])
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(t.max()), "mean": float(t.mean())}
+    d = describe(times)
+    return {"p50": d.median, "p90": d.p90, "p99": d.p99, "max": d.max, "mean": d.mean}
 
 
 def throughput(batch: int, times: list[float]) -> float:

@@ -10,17 +10,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dlbench.measure.distribution import describe
+
 
 def step_time_stats(times: list[float]) -> dict:
-    t = np.asarray(times, dtype=np.float64)
-    if t.size == 0:
+    if not times:
         return {}
-    p10, median, p90 = np.percentile(t, [10, 50, 90])
-    return {
-        "median": float(median), "p10": float(p10), "p90": float(p90),
-        "mean": float(t.mean()), "std": float(t.std(ddof=1)) if t.size > 1 else 0.0,
-        "min": float(t.min()), "max": float(t.max()),
-    }
+    d = describe(times)
+    return {"median": d.median, "p10": d.p10, "p90": d.p90, "mean": d.mean, "std": d.std, "min": d.min, "max": d.max}
 
 
 def topk_correct(logits: np.ndarray, labels: np.ndarray, ks=(1, 5)) -> dict[int, int]:
