@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dlbench.analysis import stats
-from dlbench.measure import inference, metrics
+from dlbench.measure import inference, sections
 from dlbench.measure.distribution import describe
 
 
@@ -83,7 +83,7 @@ def test_one_distribution_behind_the_record_the_latencies_and_the_run_summary(n)
     d = describe(times)
     assert [d.p10, d.median, d.p90, d.p99] == pytest.approx(list(np.percentile(times, [10, 50, 90, 99])), rel=1e-12)
     assert d.std == (pytest.approx(np.std(times, ddof=1)) if n > 1 else 0.0)
-    record, latency = metrics.step_time_stats(times), inference.latency_stats(times)
+    record, latency = sections.step_times(times, 8)["step_time_s"], inference.latency_stats(times)
     run = stats.summarise(times)
     assert record["median"] == latency["p50"] == run.median == d.median
     assert record["p90"] == latency["p90"] == run.p90 and record["p10"] == run.p10 and record["max"] == latency["max"]

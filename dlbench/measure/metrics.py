@@ -1,4 +1,4 @@
-"""Measurements: step-time statistics, top-k accuracy, FLOP arithmetic, host memory."""
+"""Measurements: top-k accuracy, FLOP arithmetic, host memory."""
 
 from __future__ import annotations
 
@@ -9,15 +9,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from dlbench.measure.distribution import describe
-
-
-def step_time_stats(times: list[float]) -> dict:
-    if not times:
-        return {}
-    d = describe(times)
-    return {"median": d.median, "p10": d.p10, "p90": d.p90, "mean": d.mean, "std": d.std, "min": d.min, "max": d.max}
 
 
 def topk_correct(logits: np.ndarray, labels: np.ndarray, ks=(1, 5)) -> dict[int, int]:
