@@ -183,10 +183,7 @@ def from_annotation(hint: Any) -> Type:
     if hint in _PYTHON:
         return _PYTHON[hint]
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        out = from_annotation(typing.get_args(hint)[0])
-        for arg in typing.get_args(hint)[1:]:
-            out = out | from_annotation(arg)
-        return out
+        return Union(tuple(map(from_annotation, typing.get_args(hint))))
     if typing.get_origin(hint) is dict:
         return map_of(JSON)
     if typing.get_origin(hint) is list:
