@@ -26,6 +26,7 @@ schema does not declare, or a value of the wrong type, is an error that names th
 section's keys are open (a backend's own settings and versions), the row `*` says what the other
 keys hold. No field is required: a failed run's sections are empty, and older records lack fields
 added since. A record of an older schema is migrated when it is read (see [Versions](#versions)).
+How each figure is measured: [What a run measures](../measuring/index.md) and the pages beside it.
 
 Types are JSON's; a `number` may be written as an integer. Units: `s` seconds, `bytes`, `FLOP`
 floating-point operations, `FLOP/s`, `samples/s`, `MAC` multiply-accumulates, `epochs`, `count`,

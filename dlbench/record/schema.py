@@ -88,6 +88,7 @@ ERROR = Object({
     "kind": Field(STR, None, "the exception's class, or `timeout`, `crash`, `lost`..."),
     "message": Field(STR, None, "what went wrong"),
     "stderr_tail": Field(STR, None, "the end of the worker's (or the job's) standard error"),
+    "traceback": Field(STR, None, "the worker's traceback, where it crashed"),
     "job": Field(Object({
         "executor": Field(STR, None, "the sweep executor (`local`, `slurm`)"),
         "job_id": Field(STR | NULL, None, "the scheduler's job id"),
