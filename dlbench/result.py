@@ -11,15 +11,19 @@ from typing import Any
 
 from dlbench.errors import DlbenchError
 from dlbench.files import write_atomic
-
-SCHEMA = "dlbench.result/1"
+from dlbench.record.migrations import upgrade
+from dlbench.record.schema import SCHEMA, check
+from dlbench.record.types import RecordError
 
 
 @dataclass
 class Result:
     """``status`` is ``"ok"`` or ``"failed"``; a failed run keeps its config and ``error``.
 
-    Sections are plain dicts so the JSON reads naturally; its fields are listed in docs/reference/record.md.
+    Sections are plain dicts so the JSON reads naturally. Every field is declared, with its type,
+    unit and meaning, in :mod:`dlbench.record.schema`; the reference page ``docs/reference/record.md``
+    lists them. A record is checked against the schema when it is built, saved and loaded: a field
+    it does not declare, or of the wrong type, raises :class:`dlbench.record.types.RecordError`.
     """
 
     config: dict
@@ -45,6 +49,9 @@ class Result:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
+    def __post_init__(self) -> None:
+        check(vars(self))
+
     @classmethod
     def failed(cls, config: dict, kind: str, message: str, **sections: Any) -> "Result":
         return cls(config=config, status="failed", error={"kind": kind, "message": message}, **sections)
@@ -57,19 +64,20 @@ class Result:
         return asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False, default=_jsonable)
+        """The record as JSON, checked again: a section may have been added to since it was built."""
+        check(vars(self))
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: dict) -> "Result":
-        if data.get("schema") != SCHEMA:
-            raise DlbenchError(f"not a dlbench result record of schema {SCHEMA}: schema={data.get('schema')!r}")
-        return cls(**data)
+        """A record read back, an older one migrated to the current schema first."""
+        return cls(**upgrade(data))  # checked first: an undeclared key is named, not a TypeError
 
     @classmethod
     def load(cls, path: Path) -> "Result":
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError, TypeError) as e:
+        except (OSError, json.JSONDecodeError, TypeError, RecordError) as e:
             raise DlbenchError(f"cannot read result {path}: {e}") from None
 
     def filename(self) -> str:
@@ -81,10 +89,3 @@ class Result:
         """Write atomically: a reader sees the whole record or none of it."""
         return write_atomic(Path(directory) / self.filename(), self.to_json())
 
-
-def _jsonable(value):
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from dlbench.cli import cli
 from dlbench.config import RunConfig
 from dlbench.errors import ConfigError
-from dlbench.result import Result
+from dlbench.result import SCHEMA, Result
 from tests.conftest import alive, children, heavy_modules_after
 
 
@@ -31,7 +31,7 @@ def test_numpy_run_records_every_metric(test_plugins, tmp_path):
                  "--output", str(tmp_path), "--json", "-q")
     assert out.exit_code == 0, out.output
     record = json.loads(out.stdout)
-    assert record["status"] == "ok" and record["schema"] == "dlbench.result/1"
+    assert record["status"] == "ok" and record["schema"] == SCHEMA
     assert record["model"]["params_trainable"] == 8 * 8 * 512 + 512 + 512 * 10 + 10
     t = record["timing"]
     assert t["steps_total"] == 3 * (1437 // 32) and t["steps_timed"] == t["steps_total"] - 3

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from dlbench.analysis import stats
+from dlbench.measure import inference, sections
+from dlbench.measure.distribution import describe
 
 
 def normal(median: float, rel_sd: float, n: int = 200, seed: int = 0) -> list[float]:
@@ -73,6 +75,18 @@ def test_a_one_run_ratio_is_never_significant_however_many_steps():
 def test_spread_is_the_farthest_run_from_the_median():
     s = stats.cell_stats([stats.summarise([m]) for m in (1.0, 1.1, 0.8, 1.0, 1.0)])
     assert s.spread == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 400])
+def test_one_distribution_behind_the_record_the_latencies_and_the_run_summary(n):
+    times = normal(0.010, 0.05, n=n, seed=n)
+    d = describe(times)
+    assert [d.p10, d.median, d.p90, d.p99] == pytest.approx(list(np.percentile(times, [10, 50, 90, 99])), rel=1e-12)
+    assert d.std == (pytest.approx(np.std(times, ddof=1)) if n > 1 else 0.0)
+    record, latency = sections.step_times(times, 8)["step_time_s"], inference.latency_stats(times)
+    run = stats.summarise(times)
+    assert record["median"] == latency["p50"] == run.median == d.median
+    assert record["p90"] == latency["p90"] == run.p90 and record["p10"] == run.p10 and record["max"] == latency["max"]
 
 
 def test_no_step_times_or_no_runs_is_an_error():

@@ -20,7 +20,8 @@ from dlbench.analysis import stats
 from dlbench.errors import DlbenchError
 from dlbench.files import write_atomic  # noqa: F401 (also this module's API)
 from dlbench.execution.sweep import RECORD_ID, cell_key
-from dlbench.result import SCHEMA, Result
+from dlbench.record.migrations import upgrade
+from dlbench.result import Result
 
 LIST_COLUMNS = ("timing.step_times_s", "loss.curve")  # long series: kept in the frame, left out of CSV
 # dicts kept whole in one column instead of being flattened (their keys vary between backends)
@@ -44,14 +45,12 @@ def record_paths(path: str | Path) -> list[Path]:
 
 
 def read_record(path: Path) -> dict:
-    """The record in ``path`` as parsed JSON; raises DlbenchError when it is not one."""
+    """The record in ``path`` as parsed JSON, an older one migrated to the current schema; raises
+    DlbenchError when it is not one."""
     try:
-        data = json.loads(Path(path).read_bytes())
-    except (OSError, ValueError) as e:
+        data = upgrade(json.loads(Path(path).read_bytes()))
+    except (OSError, ValueError) as e:  # RecordError is a ValueError
         raise DlbenchError(f"cannot read result {path}: {e}") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        schema = data.get("schema") if isinstance(data, dict) else None
-        raise DlbenchError(f"not a dlbench result record of schema {SCHEMA}: schema={schema!r}")
     if not isinstance(data.get("config"), dict) or not isinstance(data.get("id"), str):
         raise DlbenchError(f"cannot read result {path}: no config or id")
     return data

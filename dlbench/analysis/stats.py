@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlbench.measure.distribution import describe
+
 RESAMPLES = 2000
 CONFIDENCE = 0.95
 MIN_RUNS = 3  # fewer runs: no interval, no significance mark
@@ -48,13 +50,8 @@ class RunSummary:
 
 def summarise(step_times: Sequence[float]) -> RunSummary:
     """The summary of one run's timed step times (raises ValueError when there are none)."""
-    x = np.sort(np.asarray(step_times, dtype=np.float64))
-    if x.size == 0:
-        raise ValueError("no step times")
-    p10, median, p90 = np.interp(np.array([0.1, 0.5, 0.9]) * (x.size - 1), np.arange(x.size), x)  # = np.percentile
-    mad = float(np.median(np.abs(x - median)))
-    cv = float(x.std(ddof=1) / x.mean()) if x.size > 1 else 0.0
-    return RunSummary(float(median), float(p10), float(p90), float(MAD_TO_SIGMA * mad / median), cv, int(x.size))
+    d = describe(step_times)
+    return RunSummary(d.median, d.p10, d.p90, MAD_TO_SIGMA * d.mad / d.median, d.std / d.mean, d.n)
 
 
 def caveat(runs: int) -> str:

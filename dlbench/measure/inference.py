@@ -20,13 +20,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dlbench import environment
 from dlbench.config import RunConfig
 from dlbench.data.batching import eval_batches
 from dlbench.errors import ConfigError
-from dlbench.measure import metrics
-from dlbench.measure.prepare import Progress, distributed_section, prepare
+from dlbench.measure import metrics, sections
+from dlbench.measure.distribution import describe
 from dlbench.measure.memory import MemoryTracker
+from dlbench.measure.prepare import Progress, prepare
 from dlbench.result import Result
 
 #: distinct input batches served in turn (the same input every time could flatter a cache)
@@ -39,9 +39,8 @@ END_TO_END = "a numpy array in the model's input shape: to_device + call + to_nu
 
 def latency_stats(times: list[float]) -> dict:
     """p50, p90, p99, max and mean of per-request latencies, in seconds."""
-    t = np.asarray(times, dtype=np.float64)
-    p50, p90, p99 = np.percentile(t, [50, 90, 99])
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(t.max()), "mean": float(t.mean())}
+    d = describe(times)
+    return {"p50": d.median, "p90": d.p90, "p99": d.p99, "max": d.max, "mean": d.mean}
 
 
 def throughput(batch: int, times: list[float]) -> float:
@@ -142,42 +141,28 @@ def run(config: RunConfig, progress: Progress) -> Result:
         raise ConfigError(f"inference serves from one replica; use --replicas 1 (got {config.replicas})")
     wall_start = time.perf_counter()
     p = prepare(config, progress)
-    dataset, graph, backend, model, adapt = p.dataset, p.graph, p.backend, p.model, p.adapt
+    backend = p.backend
     batch = config.batch_size
-    inputs = request_inputs(dataset, batch, adapt)
+    inputs = request_inputs(p.dataset, batch, p.adapt)
     warmup = max(config.warmup, 1)  # the first call compiles: it is never a timed request
 
     tracker = MemoryTracker().start()  # baseline: framework loaded, model built
-    served = serve(Server(backend, model), inputs, config, warmup, progress, tracker.first_step_done)
+    served = serve(Server(backend, p.model), inputs, config, warmup, progress, tracker.first_step_done)
     tracker.stop()
 
     section = inference_section(batch, served)
-    stats = metrics.step_time_stats(served["compute"])
-    trainable, non_trainable = backend.count_params(model)
-    macs = graph.macs() if graph is not None else None
+    common = sections.shared(config, p, tracker, augment="none")
+    macs = common["model"]["macs_per_sample"]
     analytic = 2 * macs * batch if macs is not None else None
+    steps = sections.step_times(served["compute"], batch)
     return Result(
         config=config.to_dict(),
-        backend={"name": backend.name, "device": config.device,
-                 "settings": {**backend.fixed_settings, **backend.settings}},
-        model={
-            "name": config.model, "input_shape": list(adapt.target), "num_classes": dataset.num_classes,
-            "params_trainable": trainable, "params_non_trainable": non_trainable,
-            "params_declared": list(graph.count_params()) if graph is not None else None,
-            "macs_per_sample": macs,
-        },
-        dataset={
-            "name": dataset.name, "real": dataset.real, "source": dataset.source,
-            "train_size": len(dataset.train), "test_size": len(dataset.test) if dataset.test is not None else 0,
-            "native_shape": list(dataset.input_shape), "transforms": adapt.steps, "augment": "none",
-        },
+        **common,
         timing={
             "mode": "step", "window": None, "window_times_s": None,
             "steps_total": warmup + section["requests"], "steps_timed": section["requests"], "warmup_steps": warmup,
             "prefetch_batches": 0, "epochs_run": None,
-            "step_time_s": stats,
-            "step_times_s": served["compute"],
-            "throughput_samples_per_s": batch / stats["median"],
+            **steps,
             "time_to_first_step_s": section["first_call_s"],
             "train_time_s": None,
             "wall_time_s": time.perf_counter() - wall_start,
@@ -188,15 +173,12 @@ def run(config: RunConfig, progress: Progress) -> Result:
             "analytic_method": "2 x MACs x batch per request (forward only); conv/dense only",
             "framework_method": "not counted for inference",
             "framework_note": "not counted for inference",
-            **metrics.flops_utilisation(analytic, None, stats["median"], backend, config.device),
+            **metrics.flops_utilisation(analytic, None, steps["step_time_s"]["median"], backend, config.device),
         },
-        memory=tracker.record(metrics.host_peak_rss_bytes(), backend.peak_device_memory(), config.device),
         accuracy={"top1": None, "top5": None, "reason": "inference benchmark: accuracy is not measured"},
         loss={"curve": [], "first": None, "final": None},
-        environment={**environment.machine(), **backend.environment(), **metrics.noise_recorded()},
         tuning={"mode": "off", "performance_options": [], "pinned": dict(config.backend_options), "candidates": [],
                 "chosen": {}, "time_s": 0.0, "cache_path": None,
                 "note": "the tuner times training steps; inference runs the framework defaults and pinned options"},
-        distributed=distributed_section(config, None),
         inference=section,
     )

@@ -7,15 +7,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from dlbench import environment
 from dlbench.config import RunConfig
 from dlbench.data.augment import Augment
 from dlbench.data.batching import steps_per_epoch, train_batches
 from dlbench.data.prefetch import prefetch
 from dlbench.errors import ConfigError
-from dlbench.measure import clocks, metrics, target
+from dlbench.measure import clocks, metrics, sections, target
 from dlbench.measure.memory import MemoryTracker
-from dlbench.measure.prepare import Progress, distributed_section, prepare, quiet
+from dlbench.measure.prepare import Progress, prepare, quiet
 from dlbench.optim import OptimizerSpec
 from dlbench.result import Result
 from dlbench.tuning import tune
@@ -24,7 +23,7 @@ def run(config: RunConfig, progress: Progress = quiet) -> Result:
     """Train as ``config`` says and measure it (``--task train``)."""
     wall_start = time.perf_counter()
     p = prepare(config, progress)
-    dataset, graph, backend, model, adapt = p.dataset, p.graph, p.backend, p.model, p.adapt
+    dataset, backend, model, adapt = p.dataset, p.backend, p.model, p.adapt
     target.check(config, dataset)  # before tuning: a bad time-to-accuracy request fails fast
 
     batch = config.global_batch  # what one step consumes, over all replicas
@@ -82,9 +81,6 @@ def run(config: RunConfig, progress: Progress = quiet) -> Result:
         progress("phase", name="evaluating")
         accuracy.update(metrics.evaluate(backend, backend.eval_step(model), dataset.test, batch, adapt))
 
-    trainable, non_trainable = backend.count_params(model)
-    macs = graph.macs() if graph is not None else None
-    analytic = metrics.analytic_train_flops(macs, batch) if macs is not None else None
     progress("phase", name="counting FLOPs")
     xd, yd = backend.to_device(*next(batches)[1:])
     try:
@@ -92,34 +88,21 @@ def run(config: RunConfig, progress: Progress = quiet) -> Result:
     except Exception as e:  # a probe failing must not lose the run's measurements
         framework_flops, flops_method = None, f"failed: {type(e).__name__}: {e}"
 
-    stats = metrics.step_time_stats(timer.times)
-    median = stats.get("median")  # None when a target was reached before any step was timed
+    common = sections.shared(config, p, tracker, config.augment)
+    macs = common["model"]["macs_per_sample"]
+    analytic = metrics.analytic_train_flops(macs, batch) if macs is not None else None
+
+    steps = sections.step_times(timer.times, batch)
+    median = steps["step_time_s"].get("median")  # None when a target was reached before any step was timed
     return Result(
         config=config.to_dict(),
-        backend={"name": backend.name, "device": config.device,
-                 "settings": {**backend.fixed_settings, **backend.settings}},
-        model={
-            "name": config.model,
-            "input_shape": list(adapt.target),
-            "num_classes": dataset.num_classes,
-            "params_trainable": trainable,
-            "params_non_trainable": non_trainable,
-            "params_declared": list(graph.count_params()) if graph is not None else None,
-            "macs_per_sample": macs,
-        },
-        dataset={
-            "name": dataset.name, "real": dataset.real, "source": dataset.source,
-            "train_size": len(dataset.train), "test_size": len(dataset.test) if dataset.test is not None else 0,
-            "native_shape": list(dataset.input_shape), "transforms": adapt.steps, "augment": config.augment,
-        },
+        **common,
         timing={
             "steps_total": total, "steps_timed": timer.steps_timed, "warmup_steps": config.warmup,
             "prefetch_batches": config.prefetch_depth,
             "epochs_run": round(total / per_epoch, 3),
-            "step_time_s": stats,
-            "step_times_s": timer.times,
+            **steps,
             **timer.record(),
-            "throughput_samples_per_s": batch / median if median else None,
             **({} if median else {"note": f"the target was reached at step {total}, within the {config.warmup} "
                                           "warm-up steps: no step was timed"}),
             "time_to_first_step_s": timer.first,
@@ -134,11 +117,8 @@ def run(config: RunConfig, progress: Progress = quiet) -> Result:
             "framework_note": None if framework_flops is not None else flops_method,
             **metrics.flops_utilisation(analytic, framework_flops, median, backend, config.device),
         },
-        memory=tracker.record(metrics.host_peak_rss_bytes(), backend.peak_device_memory(), config.device),
         accuracy=accuracy,
         loss={"curve": losses, "final": losses[-1], "first": losses[0]},
-        environment={**environment.machine(), **backend.environment(), **metrics.noise_recorded()},
         tuning=tuning,
         target=tta.record(tuning.get("time_s")) if tta else {},
-        distributed=distributed_section(config, p.parallel),
     )

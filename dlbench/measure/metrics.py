@@ -1,4 +1,4 @@
-"""Measurements: step-time statistics, top-k accuracy, FLOP arithmetic, host memory."""
+"""Measurements: top-k accuracy, FLOP arithmetic, host memory."""
 
 from __future__ import annotations
 
@@ -9,18 +9,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
-
-
-def step_time_stats(times: list[float]) -> dict:
-    t = np.asarray(times, dtype=np.float64)
-    if t.size == 0:
-        return {}
-    p10, median, p90 = np.percentile(t, [10, 50, 90])
-    return {
-        "median": float(median), "p10": float(p10), "p90": float(p90),
-        "mean": float(t.mean()), "std": float(t.std(ddof=1)) if t.size > 1 else 0.0,
-        "min": float(t.min()), "max": float(t.max()),
-    }
 
 
 def topk_correct(logits: np.ndarray, labels: np.ndarray, ks=(1, 5)) -> dict[int, int]:

@@ -79,15 +79,3 @@ def prepare(config: RunConfig, progress: Progress = quiet, exact: bool = False, 
                           f"{dataset.num_classes} classes; its last layer must produce num_classes (Dense(num_classes))")
     graph = graph.without_dropout() if exact else graph
     return Prepared(dataset, graph, backend, backend.build(graph, init_weights(graph, config.seed)), adapt, parallel)
-
-
-
-def distributed_section(config: RunConfig, parallel: dict | None) -> dict:
-    """How the run was spread over replicas, and the batch policy (weak or strong scaling)."""
-    return {
-        "replicas": config.replicas,
-        "batch_policy": "strong: --global-batch-size split over replicas" if config.global_batch_size
-        else "weak: --batch-size per replica",
-        "per_replica_batch": config.per_replica_batch, "global_batch": config.global_batch,
-        **(parallel or {"engine": None, "processes": 1}),
-    }

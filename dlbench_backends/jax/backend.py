@@ -118,7 +118,7 @@ class JaxBackend(Backend):
             "precision": self.precision_used,
             "compute_dtype": str(np.dtype(self.compute_dtype or self.np_dtype)),
             "loss_scaling": "dynamic (LossScale, written out)" if self.precision == "mixed-float16" else None,
-            "cpu_threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
         }
         with contextlib.suppress(Exception):

@@ -1,0 +1,47 @@
+"""Older records brought up to the current schema, one version at a time: the version a record
+names says which migrations it needs. Each returns a new record and leaves its input as it was."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from dlbench.record.schema import SCHEMA, check
+from dlbench.record.types import RecordError
+
+
+@dataclass(frozen=True)
+class Migration:
+    to: str
+    change: str  # what changed, in words (the reference page lists it)
+    apply: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _threads_named_alike(record: dict[str, Any]) -> dict[str, Any]:
+    env = record.get("environment") or {}
+    if "threads" in env:
+        return record
+    return {**record, "environment": {("threads" if k == "cpu_threads" else k): v for k, v in env.items()}}
+
+
+#: from each older version, the migration to the next
+MIGRATIONS: dict[str, Migration] = {
+    "dlbench.result/1": Migration("dlbench.result/2", "`environment.cpu_threads` (JAX) is `environment.threads`, "
+                                  "as torch and TensorFlow name it", _threads_named_alike),
+}
+
+
+def upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` migrated to the current schema and checked against it; raises RecordError when it
+    names no known version or does not follow its schema."""
+    if not isinstance(record, dict):
+        raise RecordError(f"a result record is a JSON object, not a {type(record).__name__}")
+    while record.get("schema") != SCHEMA:
+        step = MIGRATIONS.get(record.get("schema"))
+        if step is None:
+            known = ", ".join([*MIGRATIONS, SCHEMA])
+            raise RecordError(f"not a dlbench result record of a known schema ({known}): "
+                              f"schema={record.get('schema')!r}")
+        record = {**step.apply(record), "schema": step.to}
+    check(record)
+    return record
