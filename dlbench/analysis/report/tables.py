@@ -81,8 +81,7 @@ def fairness_section(ok: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
               for b, o in zip(ok["config.backend"], ok["config.backend_options"])]
     measured = ok.get("tuning.mode", pd.Series(None, index=ok.index)).isin(MEASURED_MODES)
     for (lab, by_tuner), g in ok.groupby([pd.Series(labels, index=ok.index), measured], sort=True):
-        threads = _distinct(g.get("environment.threads", pd.Series(dtype=object))) or \
-            _distinct(g.get("environment.cpu_threads", pd.Series(dtype=object)))
+        threads = _distinct(g.get("environment.threads", pd.Series(dtype=object)))
         modes = _distinct(g.get("tuning.mode", pd.Series(dtype=object)))
         rows.append({
             "backend": lab, "device": ", ".join(_distinct(g["config.device"])),
