@@ -58,13 +58,18 @@ class RunConfig:
     #: ``step``: a sync after every step; ``window``: one sync per ``window`` steps
     timing: str = "step"
     window: int = 10
-    #: time-to-accuracy: stop at the first evaluation reaching this top-1
+    #: time-to-accuracy: stop at the first evaluation reaching this top-1 (a classifier) or this
+    #: validation loss or perplexity (a language model)
     target_accuracy: float | None = None
+    target_loss: float | None = None
+    target_perplexity: float | None = None
     eval_every: float = 1.0  # epochs between evaluations (fractions allowed)
     max_epochs: int | None = None
     #: data parallelism: replicas, and the global batch (strong scaling) instead of a per-replica one
     replicas: int = 1
     global_batch_size: int | None = None
+    #: a language model's tokens per sequence; None: its context
+    seq_len: int | None = None
     #: inference: at least this many requests and this many seconds of them
     min_requests: int = 10
     min_duration: float = 10.0
@@ -73,7 +78,7 @@ class RunConfig:
     def __post_init__(self):
         for name in ("batch_size", "epochs", "window", "replicas", "min_requests"):
             _positive_int(name, getattr(self, name))
-        for name in ("steps", "max_epochs", "global_batch_size"):
+        for name in ("steps", "max_epochs", "global_batch_size", "seq_len"):
             _positive_int(name, getattr(self, name), allow_none=True)
         if not isinstance(self.warmup, int) or self.warmup < 0:
             raise ConfigError(f"warmup must be a non-negative integer, got {self.warmup!r}")
@@ -90,6 +95,13 @@ class RunConfig:
             raise ConfigError(f"prefetch must be a non-negative number of batches, got {self.prefetch!r}")
         if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
             raise ConfigError(f"target accuracy must be a top-1 fraction in (0, 1], got {self.target_accuracy}")
+        if self.target_loss is not None and not self.target_loss > 0:
+            raise ConfigError(f"target loss must be a positive validation loss (nats per token), got {self.target_loss}")
+        if self.target_perplexity is not None and not self.target_perplexity > 1:
+            raise ConfigError(f"target perplexity must be above 1, got {self.target_perplexity}")
+        targets = [n for n in ("target_accuracy", "target_loss", "target_perplexity") if getattr(self, n) is not None]
+        if len(targets) > 1:
+            raise ConfigError(f"give one target, not {' and '.join('--' + n.replace('_', '-') for n in targets)}")
         if not self.eval_every > 0:
             raise ConfigError(f"eval every must be a positive number of epochs, got {self.eval_every}")
         if not self.min_duration >= 0:

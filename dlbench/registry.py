@@ -51,6 +51,9 @@ class ModelInfo:
     native: Mapping[str, str] = field(default_factory=dict)
     default_run: Mapping[str, Any] = field(default_factory=dict)
     published: Published | None = None
+    #: what it reads: ``"image"`` (H, W, C) floats, or ``"tokens"``: (T,) integer ids, T up to
+    #: ``input_shape[0]`` (its context), and ``num_classes`` is its vocabulary (the dataset's, when it has one)
+    inputs: str = "image"
 
     def __post_init__(self):
         if self.build is None and not self.native:
@@ -69,6 +72,8 @@ class DatasetInfo:
     load: Callable[["DatasetRequest"], "Dataset"]
     input_shape: Shape | None = None
     num_classes: int | None = None
+    #: what it holds: ``"image"``, ``"tokens"``, or ``"any"`` (generated in the model's kind)
+    inputs: str = "image"
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,28 @@ def usable_model(name: str) -> ModelInfo:
     if why := broken_models().get(info.name):
         raise ConfigError(f"model {info.name!r} is broken: {why}")
     return info
+
+
+def check_inputs(model: ModelInfo, dataset: DatasetInfo, seq_len: int | None = None) -> None:
+    """Refuse, before any worker starts, an image model on text or the reverse, and a sequence the
+    model cannot read."""
+    if dataset.inputs not in ("any", model.inputs):
+        able = sorted(name for name, d in datasets().items() if d.inputs in ("any", model.inputs))
+        raise ConfigError(f"model {model.name!r} reads {model.inputs}, and dataset {dataset.name!r} holds "
+                          f"{dataset.inputs}s; choose one of: {', '.join(able)}")
+    if seq_len is None:
+        return
+    if model.inputs != "tokens":
+        raise ConfigError(f"--seq-len is for language models, and model {model.name!r} reads {model.inputs}s")
+    context = model.input_shape[0] if model.input_shape else None
+    if context is not None and seq_len > context:
+        raise ConfigError(f"--seq-len {seq_len} is longer than the {context} tokens of model {model.name!r}'s "
+                          f"context; choose at most {context}")
+
+
+def input_shape(model: ModelInfo, seq_len: int | None = None) -> Shape | None:
+    """The shape a run feeds ``model``: ``(seq_len,)`` for a language model given one, else its own."""
+    return (seq_len,) if seq_len is not None else model.input_shape
 
 
 def registered_by(plugin_name: str) -> dict[str, list[str]]:

@@ -27,6 +27,8 @@ CORE = ("config", "backend", "model", "dataset", "timing", "flops", "memory", "a
 #: their fields that the numpy records below cannot hold, and why
 NOT_WRITTEN_HERE = {
     "timing.note": "only when a target is reached within the warm-up",
+    **{k: "only a language model's" for k in ("accuracy.val_loss", "accuracy.perplexity", "accuracy.bits_per_token",
+                                               "timing.throughput_tokens_per_s")},
     **{f"flops.utilisation.{k}": "only with a calibration profile" for k in
        ("ceiling_flops_per_s", "share", "ceiling_source", "datasheet_flops_per_s", "datasheet_share")},
 }

@@ -40,7 +40,7 @@ def describe(model, dataset):
                          for r in table], ["node", "layer", "inputs", "output", "parameters", "MACs"],
                         disable_numparse=True))
     click.echo(f"\ntotal: {trainable:,} trainable + {frozen:,} non-trainable parameters, "
-               f"{graph.macs():,} MACs per sample (conv and dense; {2 * graph.macs():,} forward FLOPs)")
+               f"{graph.macs():,} MACs per sample (conv, dense and attention matmuls; {2 * graph.macs():,} forward FLOPs)")
     published = info.published
     if published and tuple(published.input_shape) == tuple(shape) and published.num_classes == classes:
         same = published.params == (trainable, frozen) and published.macs == graph.macs()

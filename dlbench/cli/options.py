@@ -72,7 +72,8 @@ OPTIONS = (
               "(float32 variables and loss).", click.Choice(PRECISIONS), axis=("sweep",)),
     RunOption("replicas", ("--replicas",), "Data-parallel replicas, on each framework's own engine.", int,
               axis=("sweep",)),
-    RunOption("data_dir", ("--data-dir",), "Folder with the dataset's files.", click.Path(file_okay=False)),
+    RunOption("data_dir", ("--data-dir",), "Folder with the dataset's files (the text dataset: a file too).",
+              click.Path()),
     RunOption("download", ("--download",), "Download missing dataset files (checksum-verified).", flag=True),
     RunOption("timeout", ("--timeout",), "Kill a run after this many seconds (recorded as failed).", float),
     RunOption("augment", ("--augment",), "Training augmentation, e.g. crop4,flip.", str, RUN_SWEEP),
@@ -84,6 +85,12 @@ OPTIONS = (
     RunOption("timing", ("--timing",), "step: sync after every step; window: one sync per --window steps.",
               click.Choice(TIMINGS), RUN_SWEEP),
     RunOption("window", ("--window",), "Steps per timing window (--timing window).", int, RUN_SWEEP),
+    RunOption("seq_len", ("--seq-len",), "A language model's tokens per sequence [default: its context].", int,
+              axis=("sweep",)),
+    RunOption("target_loss", ("--target-loss",), "Train a language model until this validation loss (nats per "
+              "token).", float, RUN_SWEEP),
+    RunOption("target_perplexity", ("--target-perplexity",), "Train a language model until this validation "
+              "perplexity.", float, RUN_SWEEP),
     RunOption("target_accuracy", ("--target-accuracy",), "Train until this top-1 on the test split "
               "(time-to-accuracy).", float, RUN_SWEEP),
     RunOption("eval_every", ("--eval-every",), "Epochs between evaluations with --target-accuracy "

@@ -16,9 +16,14 @@ def synthetic(request: DatasetRequest) -> Dataset:
     per_example = 4 * int(np.prod(shape))
     n = int(request.options.get("size") or min(4096, max(64, SYNTHETIC_BYTES // per_example)))
     rng = np.random.default_rng([request.seed, 0x5EED])
+    classes = request.model_num_classes
+    if request.model_inputs == "tokens":  # token ids, and a next token at every position
+        x = rng.integers(0, classes, (n, *shape), dtype=np.int32)
+        return Dataset("synthetic", Split(x, rng.integers(0, classes, (n, *shape), dtype=np.int32)), None, classes,
+                       real=False, source="generated", inputs="tokens")
     x = rng.standard_normal((n, *shape), dtype=np.float32)
-    y = rng.integers(0, request.model_num_classes, n, dtype=np.int64)
-    return Dataset("synthetic", Split(x, y), None, request.model_num_classes, real=False, source="generated")
+    y = rng.integers(0, classes, n, dtype=np.int64)
+    return Dataset("synthetic", Split(x, y), None, classes, real=False, source="generated")
 
 
 def digits(request: DatasetRequest) -> Dataset:

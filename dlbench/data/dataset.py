@@ -40,6 +40,10 @@ class Dataset:
     scale: float = 1.0
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
+    #: ``"image"``: float images (N, H, W, C) and class labels; ``"tokens"``: int32 token ids (N, T)
+    #: and the next token at every position (N, T)
+    inputs: str = "image"
+    vocabulary: str | None = None  # a character-level text's characters, in id order
 
     @property
     def input_shape(self) -> Shape:
@@ -53,6 +57,7 @@ class DatasetRequest:
 
     model_input_shape: Shape | None = None
     model_num_classes: int = 10
+    model_inputs: str = "image"
     data_dir: Path | None = None
     download: bool = False
     seed: int = 0

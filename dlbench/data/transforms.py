@@ -11,6 +11,21 @@ from dlbench.errors import ConfigError
 Shape = tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class TokenIds:
+    """The adapter of token data: ids pass as they are (int32), nothing to resize or normalise."""
+
+    target: Shape
+    dtype = np.int32
+
+    @property
+    def steps(self) -> list[str]:
+        return []
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(x, dtype=np.int32)
+
+
 def _bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
     """(n_out, n_in) weights of align-corners=False bilinear interpolation (as PIL/OpenCV)."""
     pos = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
@@ -33,6 +48,7 @@ class Adapter:
     scale: float = 1.0
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
+    dtype = np.float32
 
     def __post_init__(self):
         if len(self.source) != len(self.target):

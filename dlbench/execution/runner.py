@@ -13,8 +13,8 @@ from dlbench.result import Result
 
 def validate_names(config: RunConfig) -> None:
     """Fail fast, in the parent, on names no plugin registered (imports no framework)."""
-    registry.usable_model(config.model)
-    registry.get_dataset(config.dataset)
+    model = registry.usable_model(config.model)
+    registry.check_inputs(model, registry.get_dataset(config.dataset), config.seq_len)
     registry.get_backend(config.backend)
 
 

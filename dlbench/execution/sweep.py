@@ -32,7 +32,8 @@ RECORD_ID = re.compile(r"^(?P<uid>[0-9a-f]+)-(?P<cell>[0-9a-f]{10})-r(?P<repeat>
 
 # Settings added after the first records were written: left out of the identity at their default,
 # so older records keep their cell keys; a record without one ran as its legacy value says.
-LATER_FIELDS = ("task", "precision", "tune", "timing", "window", "target_accuracy", "eval_every", "max_epochs",
+LATER_FIELDS = ("task", "precision", "tune", "timing", "window", "target_accuracy", "target_loss", "target_perplexity",
+                "seq_len", "eval_every", "max_epochs",
                 "replicas", "global_batch_size", "min_requests", "min_duration")
 LEGACY_VALUES = {"tune": False}  # records from before tuning ran untuned
 #: values that mean the same measurement as the default: ``tune = true`` (tune, whatever it costs) and

@@ -35,8 +35,10 @@ class Graph:
                 self.shapes[node.name] = node.layer.output_shape(*(self.shapes[i] for i in node.inputs))
             except ConfigError as e:
                 raise ConfigError(f"{name}: node {node.name}: {e}") from None
-        if self.output_shape != (num_classes,):
-            raise ConfigError(f"{name}: output shape {self.output_shape} is not ({num_classes},)")
+        per_token = (self.input_shape[0], num_classes) if len(self.input_shape) == 1 else None
+        if self.output_shape not in ((num_classes,), per_token):
+            raise ConfigError(f"{name}: output shape {self.output_shape} is not ({num_classes},), nor "
+                              f"({self.input_shape[0]}, {num_classes}) for a next-token prediction per position")
 
     @property
     def output_shape(self) -> Shape:

@@ -154,7 +154,7 @@ def run(config: RunConfig, progress: Progress) -> Result:
     common = sections.shared(config, p, tracker, augment="none")
     macs = common["model"]["macs_per_sample"]
     analytic = 2 * macs * batch if macs is not None else None
-    steps = sections.step_times(served["compute"], batch)
+    steps = sections.step_times(served["compute"], batch, sections.tokens_per_example(p))
     return Result(
         config=config.to_dict(),
         **common,

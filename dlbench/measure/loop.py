@@ -35,7 +35,7 @@ def run(config: RunConfig, progress: Progress = quiet) -> Result:
         raise ConfigError(f"{total} training steps leave none to time after {config.warmup} warm-up steps; "
                           f"raise --epochs or --steps, or lower --warmup")
     # performance settings: timed on candidates of their own, kept out of step time and time to first step
-    run_steps = target.max_epochs(config) * per_epoch if config.target_accuracy is not None else total
+    run_steps = target.max_epochs(config) * per_epoch if target.requested(config) else total
     p, tuning = tune(config, p, lambda options: prepare(replace(config, backend_options=options), data=(dataset, adapt)),
                      lambda: next(train_batches(dataset.train, batch, config.seed, adapt))[1:], progress, run_steps)
     backend, model = p.backend, p.model
@@ -75,11 +75,14 @@ def run(config: RunConfig, progress: Progress = quiet) -> Result:
         accuracy["reason"] = "synthetic data: accuracy is not applicable"
     elif dataset.test is None:
         accuracy["reason"] = "dataset has no test split"
-    elif tta:  # the target run's last evaluation is the final model's
-        accuracy.update({k: tta.curve[-1][k] for k in ("top1", "top5")}, evaluated=len(dataset.test))
     else:
-        progress("phase", name="evaluating")
-        accuracy.update(metrics.evaluate(backend, backend.eval_step(model), dataset.test, batch, adapt))
+        if dataset.inputs == "tokens":
+            accuracy["reason"] = "a language model: its validation loss and perplexity, not accuracy"
+        if tta:  # the target run's last evaluation is the final model's
+            accuracy.update({k: v for k, v in tta.curve[-1].items() if k in metrics.SCORES}, evaluated=len(dataset.test))
+        else:
+            progress("phase", name="evaluating")
+            accuracy.update(metrics.evaluate(backend, backend.eval_step(model), dataset, batch, adapt))
 
     progress("phase", name="counting FLOPs")
     xd, yd = backend.to_device(*next(batches)[1:])
@@ -92,7 +95,7 @@ def run(config: RunConfig, progress: Progress = quiet) -> Result:
     macs = common["model"]["macs_per_sample"]
     analytic = metrics.analytic_train_flops(macs, batch) if macs is not None else None
 
-    steps = sections.step_times(timer.times, batch)
+    steps = sections.step_times(timer.times, batch, sections.tokens_per_example(p))
     median = steps["step_time_s"].get("median")  # None when a target was reached before any step was timed
     return Result(
         config=config.to_dict(),

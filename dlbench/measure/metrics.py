@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import resource
 import sys
 import time
@@ -18,16 +19,39 @@ def topk_correct(logits: np.ndarray, labels: np.ndarray, ks=(1, 5)) -> dict[int,
     return {k: int(hits[:, : min(k, logits.shape[1])].any(axis=1).sum()) for k in ks}
 
 
-def evaluate(backend, step, split, batch_size: int, adapt) -> dict:
-    """Top-1 and top-5 of ``step`` (a backend's eval step, built once) over the ``split``."""
+#: what an evaluation scores: a classifier's top-1 and top-5, a language model's loss, perplexity, bits
+SCORES = ("top1", "top5", "val_loss", "perplexity", "bits_per_token")
+
+
+def evaluate(backend, step, dataset, batch_size: int, adapt) -> dict:
+    """The test split's scores under ``step`` (a backend's eval step, built once): top-1 and top-5
+    of a classifier; of a language model its validation loss (mean cross-entropy per token, nats),
+    perplexity and bits per token, computed here from the logits as for every backend."""
     from dlbench.data.batching import eval_batches
 
-    correct = {1: 0, 5: 0}
+    split = dataset.test
+    correct, nats, tokens = {1: 0, 5: 0}, 0.0, 0
     for x, y, valid in eval_batches(split, batch_size, adapt):
         logits = backend.to_numpy(step(backend.to_device(x)[0]))[:valid]
+        if dataset.inputs == "tokens":
+            nats += cross_entropy_sum(logits, y)
+            tokens += y.size
+            continue
         for k, n in topk_correct(logits, y, (1, 5)).items():
             correct[k] += n
+    if dataset.inputs == "tokens":
+        loss = nats / tokens
+        return {"val_loss": loss, "perplexity": math.exp(loss), "bits_per_token": loss / math.log(2),
+                "evaluated": len(split)}
     return {"top1": correct[1] / len(split), "top5": correct[5] / len(split), "evaluated": len(split)}
+
+
+def cross_entropy_sum(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The summed cross-entropy (nats) of ``labels`` (..., ) under ``logits`` (..., V), in float64."""
+    z = logits.reshape(-1, logits.shape[-1]).astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(z).sum(axis=1))
+    return float((log_norm - z[np.arange(len(z)), labels.reshape(-1)]).sum())
 
 
 def analytic_train_flops(macs_per_sample: int, batch_size: int) -> int:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from dlbench import registry
 from dlbench.config import RunConfig
 from dlbench.data.dataset import Dataset, DatasetRequest
-from dlbench.data.transforms import Adapter
+from dlbench.data.transforms import Adapter, TokenIds
 from dlbench.errors import ConfigError
 from dlbench.graph import Graph, init_weights
 
@@ -38,16 +38,19 @@ def load_data(config: RunConfig, progress: Progress = quiet) -> tuple[Dataset, A
     """The dataset, and how its inputs are adapted to the model's declared shape."""
     model_info = registry.get_model(config.model)
     progress("phase", name="loading data")
+    shape = registry.input_shape(model_info, config.seq_len)
     request = DatasetRequest(
-        model_input_shape=model_info.input_shape,
+        model_input_shape=shape,
         model_num_classes=model_info.num_classes,
+        model_inputs=model_info.inputs,
         data_dir=Path(config.data_dir) if config.data_dir else None,
         download=config.download,
         seed=config.seed,
     )
     dataset = registry.get_dataset(config.dataset).load(request)
-    input_shape = model_info.input_shape or dataset.input_shape
-    return dataset, Adapter(dataset.input_shape, input_shape, dataset.scale, dataset.mean, dataset.std)
+    if dataset.inputs == "tokens":  # token ids reach the backend as they are
+        return dataset, TokenIds(dataset.input_shape)
+    return dataset, Adapter(dataset.input_shape, shape or dataset.input_shape, dataset.scale, dataset.mean, dataset.std)
 
 
 def prepare(config: RunConfig, progress: Progress = quiet, exact: bool = False, dtype: str = "float32",
@@ -57,7 +60,7 @@ def prepare(config: RunConfig, progress: Progress = quiet, exact: bool = False, 
     model_info = registry.get_model(config.model)
     backend_cls = registry.get_backend(config.backend).load()
     dataset, adapt = data or load_data(config, progress)
-    input_shape = model_info.input_shape or dataset.input_shape
+    input_shape = registry.input_shape(model_info, config.seq_len) or dataset.input_shape
 
     progress("phase", name="building model")
     backend_cls.check_dtype(dtype)  # before building: a float32-only backend need not take the argument

@@ -57,16 +57,23 @@ def distributed_section(config: RunConfig, parallel: dict | None) -> dict[str, A
     }
 
 
-def step_times(times: list[float], batch: int) -> dict[str, Any]:
+def step_times(times: list[float], batch: int, tokens: int | None = None) -> dict[str, Any]:
     """The timing section's statistics of the timed steps (empty when none was timed), every step's
-    time, and the throughput of ``batch`` examples per median step."""
-    if not times:
-        return {"step_time_s": {}, "step_times_s": times, "throughput_samples_per_s": None}
-    d = describe(times)
-    return {
-        "step_time_s": {"median": d.median, "p10": d.p10, "p90": d.p90, "mean": d.mean, "std": d.std,
-                        "min": d.min, "max": d.max},
-        "step_times_s": times,
-        "throughput_samples_per_s": batch / d.median,
-    }
+    time, and the throughput of ``batch`` examples per median step (and of their tokens, ``tokens``
+    each, for a language model)."""
+    median = describe(times).median if times else None
+    out: dict[str, Any] = {"step_time_s": {}, "step_times_s": times,
+                           "throughput_samples_per_s": batch / median if median else None}
+    if tokens:
+        out["throughput_tokens_per_s"] = batch * tokens / median if median else None
+    if times:
+        d = describe(times)
+        out["step_time_s"] = {"median": d.median, "p10": d.p10, "p90": d.p90, "mean": d.mean, "std": d.std,
+                              "min": d.min, "max": d.max}
+    return out
+
+
+def tokens_per_example(p: Any) -> int | None:
+    """A language model's tokens per sequence, None for other inputs."""
+    return p.adapt.target[0] if p.dataset.inputs == "tokens" else None
 

@@ -36,10 +36,31 @@ from dlbench.measure import metrics
 Clock = Callable[[], float]
 
 
+#: what a target is measured on: a classifier's top-1 (at least the target), a language model's
+#: validation loss or perplexity (at most the target)
+METRICS = {"target_accuracy": ("top1", True), "target_loss": ("val_loss", False),
+           "target_perplexity": ("perplexity", False)}
+
+
+def requested(config: Any) -> tuple[str, float, bool] | None:
+    """(the evaluated metric, the target, whether higher is better), or None for a run without one."""
+    for option, (metric, higher) in METRICS.items():
+        if getattr(config, option, None) is not None:
+            return metric, getattr(config, option), higher
+    return None
+
+
 def check(config: Any, dataset: Any) -> None:
-    """Raise ConfigError when ``config`` cannot be a time-to-accuracy run on ``dataset``."""
-    if config.target_accuracy is None:
+    """Raise ConfigError when ``config`` cannot be a time-to-target run on ``dataset``."""
+    wanted = requested(config)
+    if wanted is None:
         return
+    tokens = getattr(dataset, "inputs", "image") == "tokens"
+    if tokens != (wanted[0] != "top1"):
+        raise ConfigError("--target-accuracy is for classifiers; a language model's target is --target-loss or "
+                          "--target-perplexity" if tokens else
+                          "--target-loss and --target-perplexity are for language models; a classifier's target is "
+                          "--target-accuracy")
     if config.steps is not None:
         raise ConfigError("--steps and --target-accuracy exclude each other: a target run trains until the "
                           "target or --max-epochs; drop --steps")
@@ -63,7 +84,9 @@ def eval_interval(eval_every: float, per_epoch: int) -> int:
 
 @dataclass
 class TargetRun:
-    """The state of one time-to-accuracy run; ``evaluate()`` returns at least ``top1`` and ``top5``."""
+    """The state of one time-to-target run; ``evaluate()`` returns the scores of one evaluation,
+    among them ``metric`` (``top1`` and ``top5`` of a classifier; ``val_loss`` and ``perplexity``
+    of a language model)."""
 
     target: float
     eval_every: float
@@ -77,10 +100,17 @@ class TargetRun:
     started: float | None = None
     eval_time: float = 0.0  # seconds spent evaluating since the clock started
     reached: dict | None = None  # the curve point that reached the target
+    metric: str = "top1"
+    higher_is_better: bool = True
 
     @classmethod
     def plan(cls, config: Any, per_epoch: int, evaluate: Callable[[], dict], **kwargs: Any) -> "TargetRun":
-        return cls(config.target_accuracy, config.eval_every, max_epochs(config), per_epoch, evaluate, **kwargs)
+        metric, value, higher = requested(config)
+        return cls(value, config.eval_every, max_epochs(config), per_epoch, evaluate, metric=metric,
+                   higher_is_better=higher, **kwargs)
+
+    def hits(self, score: float) -> bool:
+        return score >= self.target if self.higher_is_better else score <= self.target
 
     @property
     def interval(self) -> int:
@@ -115,9 +145,9 @@ class TargetRun:
         self.eval_time += end - begin
         point = {"step": step, "epoch": round(step / self.per_epoch, 4), "elapsed_s": end - self.started,
                  "train_s": end - self.started - self.eval_time,
-                 "top1": scores["top1"], "top5": scores["top5"], "loss": loss}
+                 **{k: v for k, v in scores.items() if k != "evaluated"}, "loss": loss}
         self.curve.append(point)
-        if scores["top1"] >= self.target:
+        if self.hits(scores[self.metric]):
             self.reached = point
             return True
         self.progress("phase", name="training", total=self.total_steps)
@@ -137,7 +167,8 @@ class TargetRun:
             "steps_to_target": hit["step"] if hit else None,
             "eval_every": self.eval_every, "eval_interval_steps": self.interval, "max_epochs": self.max_epochs,
             "evaluations": len(self.curve),
-            "best_top1": max((p["top1"] for p in self.curve), default=None),
+            "metric": self.metric,
+            "best": (max if self.higher_is_better else min)((p[self.metric] for p in self.curve), default=None),
             "eval_time_s": self.eval_time,
             "curve": self.curve,
             "excluded_s": dict(self.excluded),
@@ -148,15 +179,16 @@ class TargetRun:
 
 def evaluator(backend: Any, model: Any, dataset: Any, batch_size: int, adapt: Any
               ) -> tuple[Callable[[], dict], Callable[[], None]]:
-    """(evaluate, warm): top-1/top-5 on the test split with one eval step built once (a new one per
-    evaluation would recompile), and a call of that step on zeros that compiles it without data."""
+    """(evaluate, warm): the test split's scores (:func:`dlbench.measure.metrics.evaluate`) with one
+    eval step built once (a new one per evaluation would recompile), and a call of that step on
+    zeros that compiles it without data."""
     step = backend.eval_step(model)
 
     def evaluate() -> dict:
-        return metrics.evaluate(backend, step, dataset.test, batch_size, adapt)
+        return metrics.evaluate(backend, step, dataset, batch_size, adapt)
 
     def warm() -> None:
-        zeros = np.zeros((batch_size, *adapt.target), np.float32)
+        zeros = np.zeros((batch_size, *adapt.target), adapt.dtype)
         backend.to_numpy(step(backend.to_device(zeros)[0]))
 
     return evaluate, warm
@@ -166,7 +198,7 @@ def begin(config: Any, per_epoch: int, backend: Any, model: Any, dataset: Any, b
           progress: Callable[..., None]) -> TargetRun | None:
     """For a target run: plan it, compile the eval step without data, and start the clock (call it
     just before the first training batch is drawn). None when ``config`` has no target."""
-    if config.target_accuracy is None:
+    if requested(config) is None:
         return None
     check(config, dataset)
     evaluate, warm = evaluator(backend, model, dataset, batch_size, adapt)
@@ -179,10 +211,14 @@ def begin(config: Any, per_epoch: int, backend: Any, model: Any, dataset: Any, b
 
 def describe(section: dict) -> str:
     """One line for the summary table."""
+    metric = NAMES[section["metric"]]
     if section["reached"]:
-        return (f"reached top-1 {section['target']:g} in {section['time_to_target_s']:.2f} s "
+        return (f"reached {metric} {section['target']:g} in {section['time_to_target_s']:.2f} s "
                 f"({section['train_time_to_target_s']:.2f} s training), {section['epochs_to_target']:g} epochs, "
                 f"{section['steps_to_target']} steps")
-    best = section.get("best_top1")
-    return (f"not converged: best top-1 {best:.4f} < {section['target']:g} after {section['max_epochs']} epochs "
-            f"({section['evaluations']} evaluations)")
+    short = "<" if section["metric"] == "top1" else ">"
+    return (f"not converged: best {metric} {section['best']:.4f} {short} {section['target']:g} after "
+            f"{section['max_epochs']} epochs ({section['evaluations']} evaluations)")
+
+
+NAMES = {"top1": "top-1", "val_loss": "validation loss", "perplexity": "perplexity"}

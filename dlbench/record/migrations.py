@@ -17,17 +17,22 @@ class Migration:
     apply: Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def _threads_named_alike(record: dict[str, Any]) -> dict[str, Any]:
+def _to_2(record: dict[str, Any]) -> dict[str, Any]:
     env = record.get("environment") or {}
-    if "threads" in env:
-        return record
-    return {**record, "environment": {("threads" if k == "cpu_threads" else k): v for k, v in env.items()}}
+    if "threads" not in env:
+        record = {**record, "environment": {("threads" if k == "cpu_threads" else k): v for k, v in env.items()}}
+    target = record.get("target") or {}
+    if target and "metric" not in target:
+        renamed = {("best" if k == "best_top1" else k): v for k, v in target.items()}
+        record = {**record, "target": {**renamed, "metric": "top1"}}
+    return record
 
 
 #: from each older version, the migration to the next
 MIGRATIONS: dict[str, Migration] = {
     "dlbench.result/1": Migration("dlbench.result/2", "`environment.cpu_threads` (JAX) is `environment.threads`, "
-                                  "as torch and TensorFlow name it", _threads_named_alike),
+                                  "as torch and TensorFlow name it; `target.best_top1` is `target.best`, of the "
+                                  "`target.metric` `top1` (language models have loss targets)", _to_2),
 }
 
 

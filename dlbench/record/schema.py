@@ -50,6 +50,9 @@ CONFIG: dict[str, tuple[str | None, str]] = {
     "timing": (None, f"clock mode: {' or '.join(TIMINGS)}"),
     "window": (COUNT, "steps per sync with `timing` window"),
     "target_accuracy": (FRACTION, "time to accuracy: the top-1 to reach"),
+    "target_loss": (None, "time to target: the validation loss (nats per token) to reach"),
+    "target_perplexity": (None, "time to target: the validation perplexity to reach"),
+    "seq_len": (COUNT, "a language model's tokens per sequence; null: its context"),
     "eval_every": (EPOCHS, "time to accuracy: epochs between evaluations"),
     "max_epochs": (EPOCHS, "time to accuracy: the most epochs trained"),
     "replicas": (COUNT, "data-parallel replicas"),
@@ -139,6 +142,7 @@ TIMING = Object({
     "step_times_s": Field(SERIES, S, "every timed step (window mode: each window's mean step time; inference: "
                                          "compute-only latency)"),
     "throughput_samples_per_s": Field(NUMBER | NULL, SAMPLES_S, "global batch / median step time"),
+    "throughput_tokens_per_s": Field(NUMBER | NULL, "tokens/s", "a language model's sequences/s x tokens per sequence"),
     "note": Field(STR, None, "why no step was timed"),
     "time_to_first_step_s": Field(SECONDS | NULL, S, "the first step (inference: call), compilation included"),
     "train_time_s": Field(SECONDS | NULL, S, "all training steps; null for inference"),
@@ -180,7 +184,10 @@ ACCURACY = Object({
     "top1": Field(NUMBER | NULL, FRACTION, "top-1 on the test split; null when not applicable"),
     "top5": Field(NUMBER | NULL, FRACTION, "top-5 on the test split"),
     "reason": Field(STR | NULL, None, "why there is no accuracy"),
-    "evaluated": Field(INT, COUNT, "test examples evaluated"),
+    "evaluated": Field(INT, COUNT, "test examples (language model: sequences) evaluated"),
+    "val_loss": Field(NUMBER, None, "language model: mean cross-entropy per token on the validation split, in nats"),
+    "perplexity": Field(NUMBER, None, "language model: exp(val_loss)"),
+    "bits_per_token": Field(NUMBER, None, "language model: val_loss / ln 2 (bits per character for a character model)"),
 })
 
 LOSS = Object({
@@ -261,7 +268,9 @@ TUNING = Object({
 })
 
 TARGET = Object({
-    "target": Field(NUMBER, FRACTION, "the top-1 to reach"),
+    "target": Field(NUMBER, None, "the value of `metric` to reach"),
+    "metric": Field(OneOf(("top1", "val_loss", "perplexity")), None, "what was evaluated: top-1 (at least the target), "
+                                                                     "validation loss or perplexity (at most)"),
     "reached": Field(BOOL, None, "whether it was reached"),
     "time_to_target_s": Field(SECONDS | NULL, S, "MLPerf clock: first touch of the data to the end of the evaluation "
                                                  "that reached it"),
@@ -272,7 +281,7 @@ TARGET = Object({
     "eval_interval_steps": Field(INT, COUNT, "steps between evaluations"),
     "max_epochs": Field(INT, EPOCHS, "the most epochs trained"),
     "evaluations": Field(INT, COUNT, "evaluations made"),
-    "best_top1": Field(NUMBER | NULL, FRACTION, "the best top-1 evaluated"),
+    "best": Field(NUMBER | NULL, None, "the best value of `metric` evaluated"),
     "eval_time_s": Field(SECONDS, S, "time spent evaluating"),
     "curve": Field(ListOf(Object({
         "step": Field(INT, COUNT, "steps trained"),
@@ -281,6 +290,9 @@ TARGET = Object({
         "train_s": Field(SECONDS, S, "on the clock, evaluations excluded"),
         "top1": Field(NUMBER, FRACTION, "test top-1"),
         "top5": Field(NUMBER, FRACTION, "test top-5"),
+        "val_loss": Field(NUMBER, None, "language model: validation loss"),
+        "perplexity": Field(NUMBER, None, "language model: validation perplexity"),
+        "bits_per_token": Field(NUMBER, None, "language model: validation bits per token"),
         "loss": Field(NUMBER | NULL, None, "training loss of that step"),
     })), None, "one point per evaluation"),
     "excluded_s": Field(Object({

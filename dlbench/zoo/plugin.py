@@ -8,7 +8,7 @@ overrides these settings.
 
 from dlbench.hookspecs import hookimpl
 from dlbench.registry import ModelInfo, Published
-from dlbench.zoo import alexnet, alvinn, lenet5, lstm, mlp, mobilenet_v2, perceptron, resnet50, shallow_vgg, vgg16
+from dlbench.zoo import alexnet, alvinn, gpt, lenet5, lstm, mlp, mobilenet_v2, perceptron, resnet50, shallow_vgg, vgg16, vit
 
 
 def speed_run(batch_size: int, steps: int = 10) -> dict:
@@ -52,3 +52,17 @@ def register_models(register):
                        lstm.INPUT_SHAPE,
                        published=Published((28, 28, 1), 10, (81_674, 0), 28 * 4 * 128 * (28 + 128) + 128 * 10,
                                            "4U(F+U) per step over 28 steps, then the classifier")))
+    register(ModelInfo("vit_b16", "ViT-B/16 (2020): 16x16 patches, 12 layers of width 768, torchvision layout", vit.vit_b16,
+                       (224, 224, 3), 1000, default_run=speed_run(2, steps=5),
+                       published=Published((224, 224, 3), 1000, (86_567_656, 0), 17_563_828_224,
+                                           "torchvision: 17.56 G multiply-adds")))
+    register(ModelInfo("vit_tiny", "a ViT for 28x28: 4x4 patches, 4 layers of width 64", vit.vit_tiny, (28, 28, 1)))
+    register(ModelInfo("gpt2", "GPT-2 small (2019): 12 layers of width 768, context 1024, tied embeddings", gpt.gpt2,
+                       (gpt.GPT2["context"],), gpt.GPT2_VOCAB, inputs="tokens",
+                       default_run={"dataset": "synthetic", "steps": 3, "warmup": 1, "batch_size": 1},
+                       published=Published((1024,), gpt.GPT2_VOCAB, (124_439_808, 0), 145_824_153_600,
+                                           "parameters: Hugging Face's GPT2LMHeadModel; MACs: every matmul of a "
+                                           "1024-token sequence, attention's and the tied output head's included")))
+    register(ModelInfo("gpt_char", "a character-level GPT (nanoGPT's CPU size): 4 layers of width 128, context 64",
+                       gpt.gpt_char, (gpt.GPT_CHAR["context"],), 84, inputs="tokens",
+                       default_run={"dataset": "shakespeare", "epochs": 1}))
