@@ -73,7 +73,7 @@ def test_list_plugins_shows_what_loaded_from_where(tmp_path):
     listed = dlbench("list", "plugins", tmp_path=tmp_path, plugins_env="tests.plugins.numpy_backend")
     assert listed.returncode == 0, listed.stderr
     rows = {line.split()[0]: line for line in listed.stdout.splitlines()[2:]}
-    assert "entry point of dlbench" in rows["models"] and "models: alexnet, alvinn, lenet5" in rows["models"]
+    assert "entry point of dlbench" in rows["models"] and "models: alexnet, alvinn, gpt2, gpt_char, lenet5" in rows["models"]
     assert "dlbench/zoo/plugin.py" in rows["models"]
     assert "DLBENCH_PLUGINS" in rows["tests.plugins.numpy_backend"] and "backends: numpy" in rows["tests.plugins.numpy_backend"]
 
@@ -153,11 +153,11 @@ def test_a_model_whose_classes_differ_from_the_datasets_is_refused_with_the_reas
     from dlbench.measure import prepare
 
     dataset = SimpleNamespace(name="digits", num_classes=10, input_shape=(8, 8, 1))
-    info = SimpleNamespace(input_shape=None, num_classes=10, native={},
+    info = SimpleNamespace(input_shape=None, num_classes=10, native={}, inputs="image",
                            build=lambda shape, classes: sequential("seven", shape, [Flatten(), Dense(7)]))
     backend = type("B", (), {"name": "numpy", "check_dtype": classmethod(lambda c, d: None),
                              "check_precision": classmethod(lambda c, *a: None), "__init__": lambda self, **k: None})
-    registry = SimpleNamespace(get_model=lambda name: info,
+    registry = SimpleNamespace(get_model=lambda name: info, input_shape=lambda info, seq_len: None,
                                get_backend=lambda name: SimpleNamespace(load=lambda: backend))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(prepare, "registry", registry)

@@ -85,7 +85,7 @@ def test_not_converged_is_a_result_with_its_curve_and_a_last_evaluation_at_max_e
     assert train(run, clock, step_s=1.0) == 10
     rec = run.record()
     assert not rec["reached"] and rec["time_to_target_s"] is None and rec["epochs_to_target"] is None
-    assert [p["step"] for p in rec["curve"]] == [3, 6, 9, 10] and rec["best_top1"] == 0.7
+    assert [p["step"] for p in rec["curve"]] == [3, 6, 9, 10] and rec["best"] == 0.7 and rec["metric"] == "top1"
     assert rec["excluded_s"] == {"tuning": 0.0, "compile": 0.0}
     assert "not converged: best top-1 0.7000 < 0.99 after 1 epochs" in target.describe(rec)
 
