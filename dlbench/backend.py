@@ -17,6 +17,7 @@ Conventions every backend follows:
 from __future__ import annotations
 
 import abc
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
@@ -25,6 +26,7 @@ import numpy as np
 from dlbench.errors import ConfigError, DlbenchError
 from dlbench.graph import Graph
 from dlbench.optim import OptimizerSpec
+from dlbench.precision import NEEDS
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,6 @@ class Option:
                 raise ValueError(f"candidates {values} on {device} are not among the choices {self.choices}")
 
 
-#: what a precision needs beyond the framework (said when a device cannot honour it)
-PRECISION_NEEDS = {"tf32": "tf32 needs an NVIDIA GPU (Ampere or newer)"}
-
-
 def parse_value(text: str) -> Any:
     low = text.lower()
     if low in ("true", "yes", "on"):
@@ -76,9 +74,12 @@ class Backend(abc.ABC):
     devices: ClassVar[tuple[str, ...]] = ("cpu", "gpu")
     #: how the framework always runs, beyond the options (recorded with them), e.g. ``{"jit": True}``
     fixed_settings: ClassVar[Mapping[str, Any]] = {}
+    #: the module holding ``precisions(backend)`` and ``gemm(backend, precision, n)`` for
+    #: ``dlbench calibrate`` (``"dlbench_backends.torch.calibrate"``); imported only when calibrating
+    calibration: ClassVar[str | None] = None
     #: float32 is what runs are timed in; float64 lets ``verify`` compare training without round-off
     dtypes: ClassVar[tuple[str, ...]] = ("float32",)
-    #: the numerics (``--precision``, see :data:`dlbench.config.PRECISIONS`) it honours per device;
+    #: the numerics (``--precision``, see :mod:`dlbench.precision`) it honours per device;
     #: anything else is refused, never silently replaced by another
     precisions: ClassVar[Mapping[str, tuple[str, ...]]] = {"cpu": ("float32",), "gpu": ("float32",)}
 
@@ -105,7 +106,7 @@ class Backend(abc.ABC):
                               f"use --precision float32 with --dtype {dtype}")
         accepted = cls.precisions.get(device, ())
         if precision not in accepted:
-            why = f": {PRECISION_NEEDS[precision]}" if precision in PRECISION_NEEDS else ""
+            why = f": {NEEDS[precision]}" if precision in NEEDS else ""
             raise ConfigError(f"{cls.name}: cannot compute in {precision} on {device}{why}; "
                               f"accepted on {device}: {', '.join(accepted) or 'none'}")
 
@@ -212,12 +213,16 @@ class Backend(abc.ABC):
     def gemm_precisions(self) -> tuple[str, ...]:
         """The precisions ``dlbench calibrate`` times on this device: float32, plus tf32, bfloat16
         and float16 where the device has them."""
-        return ("float32",)
+        if self.calibration is None:
+            return ("float32",)
+        return importlib.import_module(self.calibration).precisions(self)
 
     def gemm(self, precision: str, n: int) -> Callable[[], None]:
         """A callable computing one n x n @ n x n matmul in ``precision`` on the device and waiting for
-        it (``dlbench calibrate``'s ceiling); backends keep it in ``dlbench_backends/<fw>/calibrate.py``."""
-        raise ConfigError(f"backend {self.name!r} cannot time a matmul for `dlbench calibrate`")
+        it (``dlbench calibrate``'s ceiling), from the ``calibration`` module."""
+        if self.calibration is None:
+            raise ConfigError(f"backend {self.name!r} cannot time a matmul for `dlbench calibrate`")
+        return importlib.import_module(self.calibration).gemm(self, precision, n)
 
     @abc.abstractmethod
     def train_step_flops(self, model: Any, optimizer: OptimizerSpec, x: Any, y: Any) -> tuple[float | None, str]:

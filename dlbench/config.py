@@ -9,12 +9,10 @@ from typing import Any
 
 from dlbench.errors import ConfigError
 from dlbench.optim import DEFAULT_LR, OPTIMIZERS
+from dlbench.precision import PRECISIONS
 
 DEVICES = ("cpu", "gpu")
 TASKS = ("train", "inference")
-#: float32 everywhere; tf32 lets NVIDIA tensor cores round matmul inputs to 10 mantissa bits;
-#: mixed-* keep float32 variables and loss and compute in the lower precision.
-PRECISIONS = ("float32", "tf32", "mixed-float16", "mixed-bfloat16")
 TIMINGS = ("step", "window")
 
 

@@ -13,6 +13,11 @@ from pathlib import Path
 NVIDIA_DRIVER_FILE = Path("/proc/driver/nvidia/version")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity: taskset, cgroups), else all of them."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -44,9 +49,7 @@ def machine_fingerprint(accelerator: dict | None = None) -> str:
     ``accelerator`` is :meth:`dlbench.backend.Backend.accelerator`'s answer. Its ``runtime`` (the CUDA
     or ROCm version a framework was built with) is left out: it differs between frameworks on one
     machine, whose ceilings share a profile; the tuning key holds it."""
-    parts = [cpu_model(), str(os.cpu_count()),
-             str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()),
-             platform.system(), platform.machine()]
+    parts = [cpu_model(), str(os.cpu_count()), str(usable_cores()), platform.system(), platform.machine()]
     if accelerator is not None:
         parts += [str(accelerator.get("model")), str(accelerator.get("count")), str(nvidia_driver())]
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
@@ -58,7 +61,7 @@ def machine() -> dict:
         "platform": platform.platform(),
         "cpu": cpu_model(),
         "logical_cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cores": usable_cores(),
         "dlbench": metadata.version("dlbench"),
         "numpy": metadata.version("numpy"),
         "argv": " ".join(sys.argv[1:]) or None,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlbench.environment import usable_cores
 from dlbench.paths import cache_dir
 
 #: (largest CV, verdict) from quiet to unusable
@@ -74,7 +75,7 @@ def repeats_for(cv: float, effect: float = 0.05) -> int:
 
 def describe(estimate: dict) -> list[str]:
     cv = estimate["cv"]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores() or 1
     lines = [f"drift CV {cv:.1%} between the medians of {estimate.get('blocks', '?')} blocks of {BLOCK_S:g} s "
              "(what a run's median step time sees)",
              f"jitter CV {estimate.get('jitter_cv', cv):.1%} over {estimate['samples']} samples of "

@@ -7,13 +7,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from dlbench.environment import usable_cores
+
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "XLA_FLAGS")
 BUSY_SHARE = 0.10  # of one core
 
 
 def threads() -> list[str]:
     logical = os.cpu_count() or 1
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else logical
+    usable = usable_cores() or logical
     lines = [f"{logical} logical cores, {usable} usable by this process"
              + (" (restricted by affinity: taskset/cgroup)" if usable < logical else "")]
     set_vars = {k: os.environ[k] for k in THREAD_VARS if k in os.environ}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dlbench.errors import ConfigError
@@ -57,26 +58,23 @@ class Graph:
     def input_shapes(self, node: Node) -> tuple[Shape, ...]:
         return tuple(self.shapes[i] for i in node.inputs)
 
-    def params(self) -> dict[str, Param]:
-        """Every parameter as ``"node.param" -> Param``, in declaration order."""
-        out = {}
+    def named_params(self) -> Iterator[tuple[str, Node, str, Param]]:
+        """Every parameter as ``("node.param", node, param name, Param)``, in declaration order:
+        the one walk over the canonical parameters that counts, initialises and converts them."""
         for node in self.nodes:
             for pname, p in node.layer.params(*self.input_shapes(node)).items():
-                out[f"{node.name}.{pname}"] = p
-        return out
+                yield f"{node.name}.{pname}", node, pname, p
+
+    def params(self) -> dict[str, Param]:
+        """Every parameter as ``"node.param" -> Param``, in declaration order."""
+        return {key: p for key, _, _, p in self.named_params()}
 
     def count_params(self) -> tuple[int, int]:
         """(trainable, non-trainable) parameter counts; batch-norm statistics are non-trainable."""
-        trainable = non = 0
-        for p in self.params().values():
-            n = 1
-            for d in p.shape:
-                n *= d
-            if p.trainable:
-                trainable += n
-            else:
-                non += n
-        return trainable, non
+        counts = [0, 0]
+        for _, _, _, p in self.named_params():
+            counts[not p.trainable] += p.size
+        return counts[0], counts[1]
 
     def macs(self) -> int:
         """Forward multiply-accumulates per sample (weight layers only)."""
@@ -105,16 +103,10 @@ class Graph:
 
     def summary(self) -> list[tuple[str, str, Shape, int]]:
         """(node, layer kind, output shape, parameter count) per node."""
-        rows = []
-        for node in self.nodes:
-            n = 0
-            for p in node.layer.params(*self.input_shapes(node)).values():
-                size = 1
-                for d in p.shape:
-                    size *= d
-                n += size
-            rows.append((node.name, node.layer.kind, self.shapes[node.name], n))
-        return rows
+        sizes = Counter()
+        for _, node, _, p in self.named_params():
+            sizes[node.name] += p.size
+        return [(node.name, node.layer.kind, self.shapes[node.name], sizes[node.name]) for node in self.nodes]
 
 
 class GraphBuilder:

@@ -42,6 +42,10 @@ class Param:
     fan_in: int = 1
     fan_out: int = 1
 
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
 
 def _pair(v) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)

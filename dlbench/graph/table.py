@@ -4,7 +4,6 @@ describe`` prints it, computed from the declaration alone."""
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from dlbench.graph.graph import Graph
 from dlbench.graph.layers import Layer
@@ -22,10 +21,8 @@ def layer_text(layer: Layer) -> str:
 def rows(graph: Graph) -> list[dict]:
     """One row per node: ``node``, ``layer``, ``inputs``, ``output``, ``params``, ``macs``."""
     out = []
-    for node in graph.nodes:
-        shapes = graph.input_shapes(node)
+    for node, (_, _, _, params) in zip(graph.nodes, graph.summary()):
         out.append({"node": node.name, "layer": layer_text(node.layer), "inputs": ", ".join(node.inputs),
-                    "output": "×".join(map(str, graph.shapes[node.name])),
-                    "params": sum(math.prod(p.shape) for p in node.layer.params(*shapes).values()),
-                    "macs": node.layer.macs(*shapes)})
+                    "output": "×".join(map(str, graph.shapes[node.name])), "params": params,
+                    "macs": node.layer.macs(*graph.input_shapes(node))})
     return out

@@ -17,10 +17,11 @@ import optax
 from flax import traverse_util
 
 from dlbench.backend import Backend, Option
-from dlbench.environment import cpu_model
+from dlbench.environment import cpu_model, usable_cores
 from dlbench.errors import ConfigError
 from dlbench.graph import LSTM, Graph
 from dlbench.optim import OptimizerSpec
+from dlbench.precision import FRAMEWORK_PRECISIONS, LOSS_SCALED
 from dlbench_backends.jax import gpu
 from dlbench_backends.jax import model as graph_model
 from dlbench_backends.jax import precision as amp
@@ -85,8 +86,9 @@ class JaxBackend(Backend):
     # cannot be timed side by side in one process. Matmul precision is numerics: it follows --precision.
     options: dict[str, Option] = {}
     dtypes = ("float32", "float64")
-    precisions = amp.PRECISIONS
+    precisions = FRAMEWORK_PRECISIONS
     fixed_settings = {"jit": True}  # every step is a jax.jit-compiled XLA program
+    calibration = "dlbench_backends.jax.calibrate"
 
     def __init__(self, device: str = "cpu", options=None, dtype: str = "float32", precision: str = "float32"):
         super().__init__(device, options, dtype, precision)
@@ -98,7 +100,7 @@ class JaxBackend(Backend):
         except RuntimeError:
             raise ConfigError(f"jax: --device {device} but JAX sees no {device.upper()} "
                               f"(devices: {', '.join(str(d) for d in jax.devices())}): {gpu.status()[1]}") from None
-        amp.check_gpu(self.jax_device, precision)
+        amp.configure(self)
         self.matmul_precision, self.lax_precision = amp.MATMUL[precision]
         self.compute_dtype = amp.COMPUTE.get(precision)  # None: the inputs' dtype (float32 or float64)
         self.batch_placement = self.state_placement = self.jax_device  # a mesh's shardings after replicate()
@@ -116,9 +118,8 @@ class JaxBackend(Backend):
             "device_name": dev.device_kind if dev.platform != "cpu" else cpu_model(),
             "matmul_precision": self.matmul_precision,
             "precision": self.precision_used,
-            "compute_dtype": str(np.dtype(self.compute_dtype or self.np_dtype)),
-            "loss_scaling": "dynamic (LossScale, written out)" if self.precision == "mixed-float16" else None,
-            "threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            **amp.describe(self),
+            "threads": usable_cores(),
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
         }
         with contextlib.suppress(Exception):
@@ -200,7 +201,7 @@ class JaxBackend(Backend):
 
     @property
     def loss_scaled(self) -> bool:
-        return self.precision == "mixed-float16"
+        return self.precision == LOSS_SCALED
 
     def _init_opt_state(self, tx: optax.GradientTransformation, params) -> Any:
         return (tx.init(params), amp.LossScale.initial()) if self.loss_scaled else tx.init(params)
@@ -241,16 +242,6 @@ class JaxBackend(Backend):
             return None
         stats = self.jax_device.memory_stats()
         return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
-
-    def gemm_precisions(self) -> tuple[str, ...]:
-        from dlbench_backends.jax import calibrate
-
-        return calibrate.precisions(self.jax_device)
-
-    def gemm(self, precision: str, n: int):
-        from dlbench_backends.jax import calibrate
-
-        return calibrate.gemm(self.jax_device, precision, n)
 
     def train_step_flops(self, model: JaxModel, optimizer: OptimizerSpec, x, y):
         try:

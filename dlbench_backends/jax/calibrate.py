@@ -9,20 +9,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from dlbench.errors import ConfigError
+from dlbench.precision import gpu_gemm_precisions
 
 #: precision -> (array dtype, jax matmul precision)
 MODES = {"float32": (jnp.float32, "highest"), "tf32": (jnp.float32, "tensorfloat32"),
          "bfloat16": (jnp.bfloat16, "default"), "float16": (jnp.float16, "default")}
 
 
-def precisions(device: "jax.Device") -> tuple[str, ...]:
+def precisions(backend) -> tuple[str, ...]:
+    device = backend.jax_device
     if device.platform != "gpu":
         return ("float32",)
-    major = int(str(getattr(device, "compute_capability", "0")).split(".")[0] or 0)
-    return ("float32", "float16") + (("tf32", "bfloat16") if major >= 8 else ())
+    return gpu_gemm_precisions(int(str(getattr(device, "compute_capability", "0")).split(".")[0] or 0))
 
 
-def gemm(device: "jax.Device", precision: str, n: int) -> Callable[[], None]:
+def gemm(backend, precision: str, n: int) -> Callable[[], None]:
+    device = backend.jax_device
     if precision not in MODES:
         raise ConfigError(f"jax: no GEMM in {precision!r}; choose one of: {', '.join(MODES)}")
     dtype, mode = MODES[precision]

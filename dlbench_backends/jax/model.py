@@ -152,24 +152,21 @@ def load_weights(module: GraphModule, graph: Graph, weights: Mapping[str, np.nda
     checked against what the module itself declares."""
     expected = abstract_variables(module, graph.input_shape)
     variables: Variables = {c: {} for c in expected}
-    for node in graph.nodes:
-        for pname in node.layer.params(*graph.input_shapes(node)):
-            col, fname = _location(node, pname)
-            key = f"{node.name}.{pname}"
-            if key not in weights:
-                raise ConfigError(f"jax: weights lack {key!r}")
-            value = np.array(weights[key], dtype=dtype)  # a private copy: state buffers are donated
-            want = expected[col][node.name][fname].shape
-            if value.shape != want:
-                raise ConfigError(f"jax: weight {key!r} has shape {value.shape}, the module expects {want}")
-            variables[col].setdefault(node.name, {})[fname] = value
+    for key, node, pname, _ in graph.named_params():
+        col, fname = _location(node, pname)
+        if key not in weights:
+            raise ConfigError(f"jax: weights lack {key!r}")
+        value = np.array(weights[key], dtype=dtype)  # a private copy: state buffers are donated
+        want = expected[col][node.name][fname].shape
+        if value.shape != want:
+            raise ConfigError(f"jax: weight {key!r} has shape {value.shape}, the module expects {want}")
+        variables[col].setdefault(node.name, {})[fname] = value
     return variables
 
 
 def export_weights(variables: Mapping[str, Any], graph: Graph) -> dict[str, np.ndarray]:
     out = {}
-    for node in graph.nodes:
-        for pname in node.layer.params(*graph.input_shapes(node)):
-            col, fname = _location(node, pname)
-            out[f"{node.name}.{pname}"] = np.array(variables[col][node.name][fname], copy=True)
+    for key, node, pname, _ in graph.named_params():
+        col, fname = _location(node, pname)
+        out[key] = np.array(variables[col][node.name][fname], copy=True)
     return out

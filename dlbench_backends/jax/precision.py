@@ -7,12 +7,10 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from dlbench.errors import ConfigError
+from dlbench.precision import AMPERE, LOSS_SCALED, refuse_tf32
 
-#: XLA:CPU compiles float16 and bfloat16 convolutions and matmuls; TF32 is an NVIDIA tensor-core format
-PRECISIONS = {"cpu": ("float32", "mixed-float16", "mixed-bfloat16"),
-              "gpu": ("float32", "tf32", "mixed-float16", "mixed-bfloat16")}
 COMPUTE = {"mixed-float16": jnp.float16, "mixed-bfloat16": jnp.bfloat16}
 #: float32 is true float32 (HIGHEST: XLA:GPU would otherwise use TF32 on Ampere); tf32 is XLA's
 #: DEFAULT, which is TF32 on Ampere or newer; mixed inputs are already low-precision
@@ -20,12 +18,18 @@ MATMUL = {"float32": ("highest", jax.lax.Precision.HIGHEST), "tf32": ("tensorflo
           "mixed-float16": ("default", None), "mixed-bfloat16": ("default", None)}
 
 
-def check_gpu(device: Any, precision: str) -> None:
-    """Refuse tf32 on a GPU older than Ampere (compute capability 8.0)."""
+def configure(backend) -> None:
+    """Refuse tf32 on a GPU older than Ampere; the rest is per module (dtype, precision), not global."""
+    device = backend.jax_device
     capability = getattr(device, "compute_capability", None)
-    if precision == "tf32" and capability is not None and float(capability) < 8.0:
-        raise ConfigError(f"jax: cannot compute in tf32 on {device.device_kind} (compute capability {capability}): "
-                          "tf32 needs an NVIDIA GPU (Ampere or newer); accepted: float32, mixed-float16, mixed-bfloat16")
+    if backend.precision == "tf32" and capability is not None and float(capability) < AMPERE:
+        refuse_tf32("jax", device.device_kind, f"compute capability {capability}")
+
+
+def describe(backend) -> dict:
+    """How the precision is implemented, for the record's environment."""
+    return {"compute_dtype": str(np.dtype(backend.compute_dtype or backend.np_dtype)),
+            "loss_scaling": "dynamic (LossScale, written out)" if backend.precision == LOSS_SCALED else None}
 
 
 class LossScale(NamedTuple):

@@ -15,11 +15,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from dlbench.backend import Backend, Option  # noqa: E402
-from dlbench.environment import cpu_model  # noqa: E402
+from dlbench.environment import cpu_model, usable_cores  # noqa: E402
 from dlbench.errors import ConfigError  # noqa: E402
 from dlbench.graph import Graph  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
-from dlbench_backends.tensorflow import gpu, model as graph_model, replication  # noqa: E402
+from dlbench.precision import FRAMEWORK_PRECISIONS, LOSS_SCALED  # noqa: E402
+from dlbench_backends.tensorflow import gpu, replication  # noqa: E402
+from dlbench_backends.tensorflow import model as graph_model  # noqa: E402
 from dlbench_backends.tensorflow import precision as amp  # noqa: E402
 from dlbench_backends.tensorflow.optim import LossScaleOptimizer, make_optimizer  # noqa: E402
 
@@ -64,7 +66,8 @@ class TensorFlowBackend(Backend):
                       tune={"cpu": (True, False), "gpu": (True, False)}),
     }
     dtypes = ("float32", "float64")
-    precisions = amp.PRECISIONS
+    precisions = FRAMEWORK_PRECISIONS
+    calibration = "dlbench_backends.tensorflow.calibrate"
 
     def __init__(self, device: str = "cpu", options=None, dtype: str = "float32", precision: str = "float32"):
         super().__init__(device, options, dtype, precision)
@@ -81,13 +84,13 @@ class TensorFlowBackend(Backend):
                 except RuntimeError:  # the runtime is already initialised
                     pass
         self.tf_device = "/GPU:0" if device == "gpu" else "/CPU:0"
-        amp.configure(device, precision)
+        amp.configure(self)
         self.policy = amp.policy(precision, dtype)
 
     def environment(self) -> dict:
         threads = tf.config.threading.get_intra_op_parallelism_threads()
         interop = tf.config.threading.get_inter_op_parallelism_threads()
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        cores = usable_cores()
         env = {
             "framework": "tensorflow",
             "tensorflow": tf.__version__,
@@ -97,8 +100,7 @@ class TensorFlowBackend(Backend):
             "interop_threads": interop or cores,
             "xla": self.settings["xla"],
             "precision": self.precision_used,
-            "keras_dtype_policy": self.policy,
-            "loss_scaling": "dynamic (LossScaleOptimizer)" if self.policy == MIXED_POLICY else None,
+            **amp.describe(self),
         }
         if self.device == "gpu":
             build = tf.sysconfig.get_build_info()
@@ -175,7 +177,7 @@ class TensorFlowBackend(Backend):
         params = [v.value for v in net.trainable_variables]  # the tf.Variables under Keras's wrappers
         with tf.device(device):
             opt = make_optimizer(spec, params)
-            scaler = LossScaleOptimizer(opt) if self.policy == MIXED_POLICY else None
+            scaler = LossScaleOptimizer(opt) if self.precision == LOSS_SCALED else None
 
         @tf.function(jit_compile=self.settings["xla"])
         def step(x, y):
@@ -217,16 +219,6 @@ class TensorFlowBackend(Backend):
         if self.device != "gpu":
             return None
         return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
-
-    def gemm_precisions(self) -> tuple[str, ...]:
-        from dlbench_backends.tensorflow import calibrate
-
-        return calibrate.precisions(self.device)
-
-    def gemm(self, precision: str, n: int):
-        from dlbench_backends.tensorflow import calibrate
-
-        return calibrate.gemm(self.device, precision, n)
 
     def train_step_flops(self, model: TFModel, optimizer: OptimizerSpec, x, y):
         profiler, logger = tf.compat.v1.profiler, tf.get_logger()

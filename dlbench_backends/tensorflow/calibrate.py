@@ -8,22 +8,22 @@ import numpy as np
 import tensorflow as tf
 
 from dlbench.errors import ConfigError
+from dlbench.precision import gpu_gemm_precisions
 from dlbench_backends.tensorflow import gpu
 
 DTYPES = {"float32": tf.float32, "tf32": tf.float32, "bfloat16": tf.bfloat16, "float16": tf.float16}
 
 
-def precisions(device: str) -> tuple[str, ...]:
-    if device != "gpu":
+def precisions(backend) -> tuple[str, ...]:
+    if backend.device != "gpu":
         return ("float32",)
-    major = (gpu.details().get("compute_capability") or (0, 0))[0]
-    return ("float32", "float16") + (("tf32", "bfloat16") if major >= 8 else ())
+    return gpu_gemm_precisions((gpu.details().get("compute_capability") or (0, 0))[0])
 
 
-def gemm(device: str, precision: str, n: int) -> Callable[[], None]:
+def gemm(backend, precision: str, n: int) -> Callable[[], None]:
     if precision not in DTYPES:
         raise ConfigError(f"tensorflow: no GEMM in {precision!r}; choose one of: {', '.join(DTYPES)}")
-    where = "/GPU:0" if device == "gpu" else "/CPU:0"
+    where = backend.tf_device
     rng = np.random.default_rng(0)
     with tf.device(where):
         a = tf.constant(rng.standard_normal((n, n)), dtype=DTYPES[precision])

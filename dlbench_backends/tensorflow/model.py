@@ -144,26 +144,20 @@ def _variable(model: keras.Model, graph: Graph, node: Node, pname: str):
     return getattr(layer, pname)
 
 
-def _params(graph: Graph, node: Node):
-    return node.layer.params(*graph.input_shapes(node))
-
-
 def load_weights(model: keras.Model, graph: Graph, weights: Mapping[str, np.ndarray]) -> None:
-    for node in graph.nodes:
-        for pname in _params(graph, node):
-            var = _variable(model, graph, node, pname)
-            value = np.asarray(weights[f"{node.name}.{pname}"], dtype=var.dtype)
-            if pname == "kernel" and is_depthwise(node.layer, graph.input_shapes(node)[0]):
-                value = value.reshape(var.shape)  # (kh, kw, 1, C * M) -> (kh, kw, C, M)
-            if value.shape != tuple(var.shape):
-                raise ValueError(f"{node.name}.{pname}: canonical shape {value.shape} != keras {tuple(var.shape)}")
-            var.assign(value)
+    for key, node, pname, _ in graph.named_params():
+        var = _variable(model, graph, node, pname)
+        value = np.asarray(weights[key], dtype=var.dtype)
+        if pname == "kernel" and is_depthwise(node.layer, graph.input_shapes(node)[0]):
+            value = value.reshape(var.shape)  # (kh, kw, 1, C * M) -> (kh, kw, C, M)
+        if value.shape != tuple(var.shape):
+            raise ValueError(f"{key}: canonical shape {value.shape} != keras {tuple(var.shape)}")
+        var.assign(value)
 
 
 def export_weights(model: keras.Model, graph: Graph) -> dict[str, np.ndarray]:
     out = {}
-    for node in graph.nodes:
-        for pname, p in _params(graph, node).items():
-            value = _variable(model, graph, node, pname).numpy()
-            out[f"{node.name}.{pname}"] = np.array(value).reshape(p.shape)  # depthwise: back to HWIO
+    for key, node, pname, p in graph.named_params():
+        value = _variable(model, graph, node, pname).numpy()
+        out[key] = np.array(value).reshape(p.shape)  # depthwise: back to HWIO
     return out

@@ -14,6 +14,7 @@ from dlbench.environment import cpu_model
 from dlbench.errors import ConfigError
 from dlbench.graph import Graph
 from dlbench.optim import OptimizerSpec
+from dlbench.precision import FRAMEWORK_PRECISIONS
 from dlbench_backends.torch import gpu
 from dlbench_backends.torch import model as graph_model
 from dlbench_backends.torch import precision as amp
@@ -39,7 +40,8 @@ class TorchBackend(Backend):
                                 tune={"cpu": (False, True), "gpu": (False, True)}),
     }
     dtypes = ("float32", "float64")
-    precisions = amp.PRECISIONS
+    precisions = FRAMEWORK_PRECISIONS
+    calibration = "dlbench_backends.torch.calibrate"
     rank = 0  # this process's replica (see replicate)
 
     def __init__(self, device: str = "cpu", options=None, dtype: str = "float32", precision: str = "float32"):
@@ -49,8 +51,8 @@ class TorchBackend(Backend):
             if not torch.cuda.is_available():
                 raise ConfigError(f"torch: --device gpu but no CUDA device is visible to PyTorch: {gpu.status()[1]}")
             torch.backends.cudnn.benchmark = True
-            amp.configure_gpu(precision)
         self.torch_device = torch.device("cuda" if device == "gpu" else "cpu")
+        amp.configure(self)
         self.autocast = amp.autocast(self.torch_device.type, precision)
 
     def environment(self) -> dict:
@@ -61,7 +63,7 @@ class TorchBackend(Backend):
             "threads": torch.get_num_threads(),
             "interop_threads": torch.get_num_interop_threads(),
             "precision": self.precision_used,
-            **amp.describe(self.precision),
+            **amp.describe(self),
         }
         if self.device == "gpu":
             env.update(device_name=torch.cuda.get_device_name(), cuda=torch.version.cuda,
@@ -167,16 +169,6 @@ class TorchBackend(Backend):
     # -- probes ----------------------------------------------------------------------------
     def peak_device_memory(self) -> int | None:
         return torch.cuda.max_memory_allocated() if self.device == "gpu" else None
-
-    def gemm_precisions(self) -> tuple[str, ...]:
-        from dlbench_backends.torch import calibrate
-
-        return calibrate.precisions(self.device)
-
-    def gemm(self, precision: str, n: int):
-        from dlbench_backends.torch import calibrate
-
-        return calibrate.gemm(self.device, precision, n)
 
     def train_step_flops(self, model: TorchModel, optimizer: OptimizerSpec, x, y):
         from torch.utils.flop_counter import FlopCounterMode

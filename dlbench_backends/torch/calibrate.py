@@ -7,6 +7,7 @@ from typing import Callable
 import torch
 
 from dlbench.errors import ConfigError
+from dlbench.precision import gpu_gemm_precisions
 
 DTYPES = {"float32": torch.float32, "tf32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -22,17 +23,16 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def precisions(device: str) -> tuple[str, ...]:
-    if device == "gpu":
-        major, _ = torch.cuda.get_device_capability()
-        return ("float32", "float16") + (("tf32", "bfloat16") if major >= 8 else ())  # TF32/bf16 since Ampere
+def precisions(backend) -> tuple[str, ...]:
+    if backend.device == "gpu":
+        return gpu_gemm_precisions(torch.cuda.get_device_capability()[0])
     return ("float32",) + (("bfloat16",) if cpu_flags() & {"avx512_bf16", "amx_bf16"} else ())
 
 
-def gemm(device: str, precision: str, n: int) -> Callable[[], None]:
+def gemm(backend, precision: str, n: int) -> Callable[[], None]:
     if precision not in DTYPES:
         raise ConfigError(f"torch: no GEMM in {precision!r}; choose one of: {', '.join(DTYPES)}")
-    where = torch.device("cuda" if device == "gpu" else "cpu")
+    where, on_gpu = backend.torch_device, backend.device == "gpu"
     gen = torch.Generator(device="cpu").manual_seed(0)
     a = torch.randn(n, n, generator=gen).to(where, DTYPES[precision])
     b = torch.randn(n, n, generator=gen).to(where, DTYPES[precision])
@@ -40,7 +40,7 @@ def gemm(device: str, precision: str, n: int) -> Callable[[], None]:
     tf32 = precision == "tf32"
 
     def run() -> None:
-        if device == "gpu":
+        if on_gpu:
             previous = torch.backends.cuda.matmul.allow_tf32
             torch.backends.cuda.matmul.allow_tf32 = tf32
             torch.matmul(a, b, out=out)

@@ -182,18 +182,16 @@ def _tensor(module: nn.Module, node: Node, pname: str) -> torch.Tensor:
 @torch.no_grad()
 def load_weights(model: nn.Module, graph: Graph, weights) -> None:
     modules = _modules(model, graph)
-    for node in graph.nodes:
-        for pname in node.layer.params(*graph.input_shapes(node)):
-            t = _tensor(modules[node.name], node, pname)
-            t.copy_(torch.from_numpy(np.ascontiguousarray(_to_torch(graph, node, pname, weights[f"{node.name}.{pname}"]))))
+    for key, node, pname, _ in graph.named_params():
+        t = _tensor(modules[node.name], node, pname)
+        t.copy_(torch.from_numpy(np.ascontiguousarray(_to_torch(graph, node, pname, weights[key]))))
 
 
 @torch.no_grad()
 def export_weights(model: nn.Module, graph: Graph) -> dict[str, np.ndarray]:
     modules = _modules(model, graph)
     out = {}
-    for node in graph.nodes:
-        for pname in node.layer.params(*graph.input_shapes(node)):
-            value = _tensor(modules[node.name], node, pname).detach().cpu().numpy()
-            out[f"{node.name}.{pname}"] = np.array(_from_torch(graph, node, pname, value), order="C")  # a copy
+    for key, node, pname, _ in graph.named_params():
+        value = _tensor(modules[node.name], node, pname).detach().cpu().numpy()
+        out[key] = np.array(_from_torch(graph, node, pname, value), order="C")  # a copy
     return out

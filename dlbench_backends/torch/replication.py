@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from dlbench.environment import usable_cores
 from dlbench.errors import ConfigError
 from dlbench_backends.torch.distributed import COLLECTIVE_TIMEOUT_S, ENGINE, TIMEOUT_ENV
 
@@ -32,8 +33,7 @@ def distributed_replicate(backend, replicas: int) -> dict:
         torch.cuda.set_device(local_rank)
         backend.torch_device = torch.device("cuda", local_rank)
     else:  # replicas on one machine divide its cores between them
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        threads = max(1, cores // local)
+        threads = max(1, usable_cores() // local)
         torch.set_num_threads(threads)
     return {"engine": ENGINE.format(comm=comm), "processes": backend.replicas, "replicas_per_machine": local,
             "threads_per_replica": threads,
