@@ -22,7 +22,7 @@ from dlbench.errors import ConfigError
 from dlbench.graph import LSTM, Graph
 from dlbench.optim import OptimizerSpec
 from dlbench.precision import FRAMEWORK_PRECISIONS, LOSS_SCALED
-from dlbench_backends.jax import gpu
+from dlbench_backends.jax import gpu, replication
 from dlbench_backends.jax import model as graph_model
 from dlbench_backends.jax import precision as amp
 from dlbench_backends.jax.optim import make_optimizer
@@ -134,23 +134,7 @@ class JaxBackend(Backend):
         return gpu.status()
 
     def replicate(self, replicas: int) -> dict:
-        from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-        from dlbench_backends.jax.distributed import ENGINE
-
-        devices = jax.devices(self.jax_device.platform)
-        if len(devices) < replicas:
-            raise ConfigError(f"jax: --replicas {replicas} but JAX sees {len(devices)} {self.jax_device.platform} "
-                              f"device(s): {', '.join(str(d) for d in devices)}")
-        mesh = Mesh(np.array(devices[:replicas]), ("data",))
-        self.batch_placement = NamedSharding(mesh, PartitionSpec("data"))
-        self.state_placement = NamedSharding(mesh, PartitionSpec())
-        self.replicas = replicas
-        return {"engine": ENGINE.format(n=replicas), "processes": 1,
-                "devices": [str(d) for d in devices[:replicas]],
-                "batch_norm": "synchronised: one SPMD program computes the global batch's statistics",
-                "threads_per_replica": "XLA:CPU host devices share the process's thread pool"
-                if self.jax_device.platform == "cpu" else None}
+        return replication.replicate(self, replicas)
 
     # -- the model -------------------------------------------------------------------------
     def _wrap(self, module: nn.Module, graph: Graph | None, variables) -> JaxModel:
@@ -158,7 +142,7 @@ class JaxBackend(Backend):
         return JaxModel(module, graph, variables.get("params", {}), variables.get("batch_stats", {}))
 
     def build(self, graph: Graph, weights) -> JaxModel:
-        module = graph_model.build_module(graph, self.lax_precision, self.compute_dtype)
+        module = graph_model.build_model(graph, self.lax_precision, self.compute_dtype)
         return self._wrap(module, graph, graph_model.load_weights(module, graph, weights, self.np_dtype))
 
     def build_native(self, factory, input_shape, num_classes, seed) -> JaxModel:

@@ -133,7 +133,7 @@ class GraphModule(nn.Module):
         return logits if self.dtype is None else logits.astype(jnp.float32)  # the loss is computed in float32
 
 
-def build_module(graph: Graph, precision: Any = None, dtype: Any = None) -> GraphModule:
+def build_model(graph: Graph, precision: Any = None, dtype: Any = None) -> GraphModule:
     return GraphModule(graph, precision, dtype)
 
 

@@ -25,8 +25,6 @@ from dlbench_backends.tensorflow import model as graph_model  # noqa: E402
 from dlbench_backends.tensorflow import precision as amp  # noqa: E402
 from dlbench_backends.tensorflow.optim import LossScaleOptimizer, make_optimizer  # noqa: E402
 
-MIXED_POLICY = "mixed_float16"  # the policy that needs loss scaling
-
 
 @dataclass
 class TFModel:
@@ -118,9 +116,7 @@ class TensorFlowBackend(Backend):
     strategy = None  # a MirroredStrategy after replicate()
 
     def replicate(self, replicas: int) -> dict:
-        if self.policy == MIXED_POLICY:
-            raise ConfigError("tensorflow: --replicas with float16 loss scaling is not supported yet")
-        return replication.mirror(self, replicas)
+        return replication.replicate(self, replicas)
 
     def _scope(self):
         return self.strategy.scope() if self.strategy is not None else tf.device(self.tf_device)

@@ -10,13 +10,16 @@ import tensorflow as tf
 
 from dlbench.errors import ConfigError
 from dlbench.optim import OptimizerSpec
+from dlbench.precision import LOSS_SCALED
 from dlbench_backends.tensorflow.distributed import ENGINE
 from dlbench_backends.tensorflow.optim import Optimizer, make_optimizer
 
 SUM = tf.distribute.ReduceOp.SUM
 
 
-def mirror(backend, replicas: int) -> dict:
+def replicate(backend, replicas: int) -> dict:
+    if backend.precision == LOSS_SCALED:
+        raise ConfigError("tensorflow: --replicas with float16 loss scaling is not supported yet")
     if backend.device == "cpu":
         cpu = tf.config.list_physical_devices("CPU")[0]
         if len(tf.config.get_logical_device_configuration(cpu) or ()) < replicas:  # once per process

@@ -15,12 +15,11 @@ from dlbench.errors import ConfigError
 from dlbench.graph import Graph
 from dlbench.optim import OptimizerSpec
 from dlbench.precision import FRAMEWORK_PRECISIONS
-from dlbench_backends.torch import gpu
+from dlbench_backends.torch import gpu, replication
 from dlbench_backends.torch import model as graph_model
 from dlbench_backends.torch import precision as amp
 from dlbench_backends.torch.optim import make_optimizer
-from dlbench_backends.torch.replication import (
-    data_parallel, distributed_replicate, mean_over_replicas, replica_slice)
+from dlbench_backends.torch.replication import data_parallel, mean_over_replicas, replica_slice
 
 
 @dataclass
@@ -78,7 +77,7 @@ class TorchBackend(Backend):
         return gpu.status()
 
     def replicate(self, replicas: int) -> dict:
-        return distributed_replicate(self, replicas)
+        return replication.replicate(self, replicas)
 
     # -- the model -------------------------------------------------------------------------
     def _wrap(self, module: torch.nn.Module, graph: Graph | None) -> TorchModel:
@@ -92,7 +91,7 @@ class TorchBackend(Backend):
         return TorchModel(module, graph, forward)
 
     def build(self, graph: Graph, weights) -> TorchModel:
-        module = graph_model.build_module(graph)
+        module = graph_model.build_model(graph)
         graph_model.load_weights(module, graph, weights)
         return self._wrap(module, graph)
 

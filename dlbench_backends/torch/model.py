@@ -134,7 +134,7 @@ class GraphModule(nn.Module):
         return values[name]
 
 
-def build_module(graph: Graph) -> nn.Module:
+def build_model(graph: Graph) -> nn.Module:
     layers = {n.name: _module(n.layer, graph.input_shapes(n)[0]) for n in graph.nodes}
     return nn.Sequential(OrderedDict(layers)) if graph.is_sequential else GraphModule(graph, layers)
 

@@ -15,7 +15,7 @@ from dlbench.errors import ConfigError
 from dlbench_backends.torch.distributed import COLLECTIVE_TIMEOUT_S, ENGINE, TIMEOUT_ENV
 
 
-def distributed_replicate(backend, replicas: int) -> dict:
+def replicate(backend, replicas: int) -> dict:
     gpu = backend.device == "gpu"
     comm = "nccl" if gpu else "gloo"
     if not dist.is_initialized():
