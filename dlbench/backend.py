@@ -72,6 +72,8 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     options: ClassVar[Mapping[str, Option]] = {}
     devices: ClassVar[tuple[str, ...]] = ("cpu", "gpu")
+    #: what it can run (``--task``); an inference-only backend leaves out ``train``
+    tasks: ClassVar[tuple[str, ...]] = ("train", "inference")
     #: how the framework always runs, beyond the options (recorded with them), e.g. ``{"jit": True}``
     fixed_settings: ClassVar[Mapping[str, Any]] = {}
     #: the module holding ``precisions(backend)`` and ``gemm(backend, precision, n)`` for

@@ -49,6 +49,6 @@ def outputs(payload: dict, progress) -> dict:
 
 def untrained_reason(backend, train: bool) -> str | None:
     """Why this backend's run compares the initial logits only (None: it trains too)."""
-    if "train" not in getattr(backend, "tasks", ("train", "inference")):  # declared by inference-only backends
+    if "train" not in backend.tasks:
         return f"{backend.name} is inference-only"
     return None if train else "--steps 0"
