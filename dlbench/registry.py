@@ -88,6 +88,8 @@ class BackendInfo:
     aliases: tuple[str, ...] = ()
     #: ``"module"`` with the backend's data-parallel engine (``launch``), imported in the worker only
     distributed: str | None = None
+    #: its colour in every plot of a report (``"#ee4c2c"``); None: one picked from its name
+    color: str | None = None
 
     def missing(self) -> list[str]:
         """Modules in ``requires`` that are not installed (found without importing them)."""

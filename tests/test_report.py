@@ -309,3 +309,12 @@ def test_report_of_a_real_sweep_with_plots_and_csv(real_sweep, tmp_path):
         assert (out.parent / f"report-{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(pd.read_csv(csv)) == 2
     assert not list(out.parent.glob(".tmp-*"))
+
+
+def test_a_backend_declares_its_plot_colour_and_others_get_one_from_their_name(test_plugins):
+    from dlbench.analysis.style import backend_color
+
+    assert [backend_color(b) for b in ("torch compile=True", "tensorflow", "jax", "onnxruntime")] == \
+        ["#ee4c2c", "#ff8f00", "#5e97f6", "#7f7f7f"]
+    assert backend_color("numpy") == backend_color("numpy") != backend_color("torch")  # registered, no colour
+    assert backend_color("uninstalled-backend").startswith("#")

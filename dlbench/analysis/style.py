@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-BACKEND_COLORS = {"torch": "#ee4c2c", "tensorflow": "#ff8f00", "jax": "#5e97f6", "onnxruntime": "#7f7f7f"}
+from dlbench import registry
+
 _FALLBACK = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
 
 def backend_color(backend: str) -> str:
-    """The colour of ``backend`` (a label such as ``"torch compile=True"`` counts as its backend)."""
+    """The colour of ``backend`` (a label such as ``"torch compile=True"`` counts as its backend): the
+    one its registration declares, else one picked from its name (a backend no longer installed too)."""
     name = backend.split()[0] if backend else backend
-    if name in BACKEND_COLORS:
-        return BACKEND_COLORS[name]
+    info = registry.backends().get(name)
+    if info is not None and info.color:
+        return info.color
     return _FALLBACK[sum(map(ord, name)) % len(_FALLBACK)]
 
 

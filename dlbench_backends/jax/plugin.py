@@ -10,6 +10,7 @@ def register_backends(register):
         BackendInfo(
             name="jax",
             summary="JAX with Flax modules and optax, one jitted train step with donated state",
+            color="#5e97f6",
             distributed="dlbench_backends.jax.distributed",
             factory="dlbench_backends.jax.backend:JaxBackend",
             requires=("jax", "flax", "optax"),

@@ -10,6 +10,7 @@ def register_backends(register):
         BackendInfo(
             name="tensorflow",
             summary="TensorFlow 2 / Keras layers, tf.function steps, XLA on unless tuning finds it slower (-o xla= pins)",
+            color="#ff8f00",
             distributed="dlbench_backends.tensorflow.distributed",
             factory="dlbench_backends.tensorflow.backend:TensorFlowBackend",
             requires=("tensorflow",),

@@ -10,6 +10,7 @@ def register_backends(register):
         BackendInfo(
             name="torch",
             summary="PyTorch: eager, or torch.compile / channels-last where tuning finds them faster (-o pins)",
+            color="#ee4c2c",
             distributed="dlbench_backends.torch.distributed",
             factory="dlbench_backends.torch.backend:TorchBackend",
             requires=("torch",),

@@ -18,5 +18,6 @@ def register_backends(register):
             requires=("onnx", "onnxruntime"),
             install_hint="pip install -e plugins/dlbench-onnxruntime",
             aliases=("ort",),
+            color="#7f7f7f",
         )
     )
