@@ -44,8 +44,9 @@ class Option:
     help: str
     choices: tuple | None = None
     tune: Mapping[str, tuple] | None = field(default=None, hash=False)
-    #: values that turn a compiler on (torch.compile): their first step compiles the model, which
-    #: tuning's cost estimate must allow for (:mod:`dlbench.tuning.budget`)
+    #: values that turn a compiler on (torch.compile, XLA): the record says whether the steps ran
+    #: compiled (:meth:`Backend.compilation`), and tuning's cost estimate allows for the first step of
+    #: a candidate that turns one on (:mod:`dlbench.tuning.budget`)
     compiles: tuple = ()
 
     def __post_init__(self):
@@ -76,6 +77,9 @@ class Backend(abc.ABC):
     tasks: ClassVar[tuple[str, ...]] = ("train", "inference")
     #: how the framework always runs, beyond the options (recorded with them), e.g. ``{"jit": True}``
     fixed_settings: ClassVar[Mapping[str, Any]] = {}
+    #: the fixed setting that says whether a compiler always runs (JAX: ``"jit"``); an option that
+    #: switches one declares it with ``Option(compiles=...)`` instead
+    compiler: ClassVar[str | None] = None
     #: the module holding ``precisions(backend)`` and ``gemm(backend, precision, n)`` for
     #: ``dlbench calibrate`` (``"dlbench_backends.torch.calibrate"``); imported only when calibrating
     calibration: ClassVar[str | None] = None
@@ -94,6 +98,18 @@ class Backend(abc.ABC):
     def compiles(cls, settings: Mapping[str, Any]) -> bool:
         """Whether ``settings`` turn on a compiler that the defaults leave off."""
         return any(v in cls.options[k].compiles and v != cls.options[k].default for k, v in settings.items())
+
+    def compilation(self) -> dict | None:
+        """Whether this backend's steps run compiled, and which setting says so:
+        ``{"setting": "xla", "value": True, "compiled": True}``; None where no setting switches a compiler."""
+        for key, option in self.options.items():
+            if option.compiles:
+                value = self.settings[key]
+                return {"setting": key, "value": value, "compiled": value in option.compiles}
+        if self.compiler is not None:
+            value = self.fixed_settings[self.compiler]
+            return {"setting": self.compiler, "value": value, "compiled": bool(value)}
+        return None
 
     @classmethod
     def check_dtype(cls, dtype: str) -> None:

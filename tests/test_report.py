@@ -318,3 +318,18 @@ def test_a_backend_declares_its_plot_colour_and_others_get_one_from_their_name(t
         ["#ee4c2c", "#ff8f00", "#5e97f6", "#7f7f7f"]
     assert backend_color("numpy") == backend_color("numpy") != backend_color("torch")  # registered, no colour
     assert backend_color("uninstalled-backend").startswith("#")
+
+
+def test_graph_compilation_is_read_from_the_record_and_guessed_for_older_records(tmp_path):
+    from dlbench.analysis.report.tables import fairness_section
+
+    records = [*run_set("tvm", settings={"opt_level": 3}, runs=1, tune=False),
+               *run_set("torch", settings={"compile": False}, seed=1, runs=1, tune=False)]
+    df = load_results(save_all(tmp_path / "r", records))
+    # backend.compilation as Backend.compilation() gives it; the torch record is an older one without it
+    df["backend.compilation"] = [{"setting": "opt_level", "value": 3, "compiled": True} if b == "tvm" else None
+                                 for b in df["config.backend"]]
+    table, warnings = fairness_section(df)
+    assert dict(zip(table["backend"], table["graph compilation"])) == {"torch": "compile=False", "tvm": "opt_level=3"}
+    assert "graph compilation differs where no tuner chose it (torch compile=False, tvm opt_level=3): eager and " \
+           "compiled steps are not like for like" in warnings

@@ -25,8 +25,8 @@ from dlbench.result import Result
 
 LIST_COLUMNS = ("timing.step_times_s", "loss.curve")  # long series: kept in the frame, left out of CSV
 # dicts kept whole in one column instead of being flattened (their keys vary between backends)
-DICT_COLUMNS = (("config", "backend_options"), ("backend", "settings"), ("environment", "thread_env"),
-                ("tuning", "chosen"), ("tuning", "pinned"))
+DICT_COLUMNS = (("config", "backend_options"), ("backend", "settings"), ("backend", "compilation"),
+                ("environment", "thread_env"), ("tuning", "chosen"), ("tuning", "pinned"))
 _KEEP_WHOLE = {f"{s}.{k}" for s, k in DICT_COLUMNS}
 
 

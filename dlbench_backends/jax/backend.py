@@ -88,6 +88,7 @@ class JaxBackend(Backend):
     dtypes = ("float32", "float64")
     precisions = FRAMEWORK_PRECISIONS
     fixed_settings = {"jit": True}  # every step is a jax.jit-compiled XLA program
+    compiler = "jit"
     calibration = "dlbench_backends.jax.calibrate"
 
     def __init__(self, device: str = "cpu", options=None, dtype: str = "float32", precision: str = "float32"):

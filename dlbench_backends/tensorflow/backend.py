@@ -61,7 +61,7 @@ class TensorFlowBackend(Backend):
         # a performance setting, tuned per model: XLA:CPU is fast on LeNet-5 and AlexNet, and the slow path
         # on MobileNetV2's depthwise convolutions. Default on, as Keras 3's jit_compile="auto" does.
         "xla": Option(True, "compile the train and eval tf.functions with XLA (jit_compile)", (True, False),
-                      tune={"cpu": (True, False), "gpu": (True, False)}),
+                      tune={"cpu": (True, False), "gpu": (True, False)}, compiles=(True,)),
     }
     dtypes = ("float32", "float64")
     precisions = FRAMEWORK_PRECISIONS

@@ -56,6 +56,7 @@ class NumpyBackend(Backend):
     name = "numpy"
     options = {"crash": Option("none", "misbehave on the first step", ("none", "kill", "exception", "hang"))}
     fixed_settings = {"jit": False}
+    compiler = "jit"
 
     def environment(self):
         return {"framework": "numpy", "numpy": np.__version__, "device_name": "cpu", "precision": "float32"}

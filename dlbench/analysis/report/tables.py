@@ -16,7 +16,8 @@ MACHINE_ROWS = {"cpu": "CPU", "logical_cores": "logical cores", "usable_cores": 
 SAME_MACHINE_KEYS = ("cpu", "logical_cores", "usable_cores", "python")  # must agree for times to be comparable
 HIDDEN_ENV_KEYS = ("argv", "framework")
 ENV_FORMATS = {"noise.cv": lambda cv: f"{cv:.1%}"}  # `dlbench doctor`'s drift CV, a fraction
-COMPILE_KEYS = ("compile", "xla", "jit", "jit_compile")
+#: the settings that switched a compiler, for records written before ``backend.compilation`` said so
+LEGACY_COMPILE_KEYS = ("compile", "xla", "jit", "jit_compile")
 FLOPS_DISAGREE = 0.25  # framework and analytic FLOPs further apart than this are flagged
 
 
@@ -51,21 +52,30 @@ def environment_section(ok: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(table), list(dict.fromkeys(warnings))
 
 
-def _compile_state(settings: dict) -> tuple[str, bool | None]:
-    for k in COMPILE_KEYS:
+def _compile_state(settings: dict, compilation: dict | None) -> tuple[str, bool | None]:
+    """(the setting that switches the compiler, whether it compiled), as the backend declared it in
+    the record (:meth:`dlbench.backend.Backend.compilation`), else guessed from the setting's name."""
+    if compilation:
+        return f"{compilation['setting']}={compilation['value']}", compilation["compiled"]
+    for k in LEGACY_COMPILE_KEYS:
         if k in settings:
             return f"{k}={settings[k]}", bool(settings[k])
     return "no switch", None
 
 
+def _compile_states(g: pd.DataFrame) -> pd.Series:
+    compilation = g["backend.compilation"] if "backend.compilation" in g else pd.Series(None, index=g.index)
+    return pd.Series([_compile_state(s or {}, c) for s, c in zip(g["backend.settings"], compilation)], index=g.index)
+
+
 MEASURED_MODES = ("tuned", "cached")  # settings a tuner chose by timing them on this machine
 
 
-def _per_model(g: pd.DataFrame, describe) -> str:
-    """``describe(settings)`` of a backend's records; where it differs, the models that ran each."""
+def _per_model(g: pd.DataFrame, texts: pd.Series) -> str:
+    """``texts`` (one per record) of a backend's records; where it differs, the models that ran each."""
     models: dict[str, set] = {}
-    for model, settings in zip(g["config.model"], g["backend.settings"]):
-        models.setdefault(describe(settings or {}), set()).add(model)
+    for model, text in zip(g["config.model"], texts):
+        models.setdefault(text, set()).add(model)
     if len(models) == 1:
         return next(iter(models))
     return "; ".join(f"{d} ({', '.join(sorted(m))})" for d, m in models.items())
@@ -83,18 +93,19 @@ def fairness_section(ok: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     for (lab, by_tuner), g in ok.groupby([pd.Series(labels, index=ok.index), measured], sort=True):
         threads = _distinct(g.get("environment.threads", pd.Series(dtype=object)))
         modes = _distinct(g.get("tuning.mode", pd.Series(dtype=object)))
+        states = _compile_states(g)
         rows.append({
             "backend": lab, "device": ", ".join(_distinct(g["config.device"])),
             "batch sizes": ", ".join(str(b) for b in sorted(set(g["config.batch_size"]))),
             "tuning": " / ".join(modes) or ("tuned" if g.get("config.tune", pd.Series([False])).fillna(False).any()
                                              else "none (framework defaults)"),
-            "graph compilation": _per_model(g, lambda s: _compile_state(s)[0]),
+            "graph compilation": _per_model(g, states.map(lambda state: state[0])),
             "precision": " / ".join(_distinct(g.get("environment.precision", pd.Series(dtype=object)))) or "—",
             "threads": " / ".join(threads) or "—",
-            "settings": _per_model(g, settings_text),
+            "settings": _per_model(g, g["backend.settings"].map(lambda s: settings_text(s or {}))),
         })
         if not by_tuner:
-            compiled[lab] = {_compile_state(s or {}) for s in g["backend.settings"]}
+            compiled[lab] = set(states)
     warnings = []
     if len({on for states in compiled.values() for _, on in states if on is not None}) > 1:
         detail = ", ".join(f"{lab.split()[0]} {t}" for lab, states in compiled.items() for t, _ in sorted(states))
