@@ -3,7 +3,7 @@
 Whether a framework sees a GPU is asked in a separate process (JAX would otherwise take most of the
 GPU's memory in the test process, which the workers then lack), and only where an NVIDIA device
 node exists, so a CPU machine pays nothing. The errors for ``--device gpu`` without a GPU are
-tested in the backends' own test files.
+tested in tests/test_backend_contract.py.
 """
 
 from __future__ import annotations

@@ -151,6 +151,13 @@ def test_run_config_validates_itself():
     assert RunConfig.from_dict(RunConfig(steps=5).to_dict()) == RunConfig(steps=5)
 
 
+def test_an_unknown_optimiser_is_refused_with_the_accepted_ones():
+    from dlbench.optim import OptimizerSpec
+
+    with pytest.raises(ConfigError, match="unknown optimizer 'lamb'; choose one of: sgd, momentum"):
+        OptimizerSpec.create("lamb")
+
+
 def test_too_few_steps_for_the_warmup_is_explained(test_plugins, tmp_path):
     out = invoke("run", "-b", "numpy", "-m", "mlp", "--epochs", "1", "--batch-size", "512", "--warmup", "5",
                  "--output", str(tmp_path), "-q")
