@@ -76,7 +76,8 @@ def test_builtins_register_through_entry_points():
     entry_points = {name for name, _ in pm.list_name_plugin()}
     assert {"models", "datasets", "torch", "tensorflow", "jax"} <= entry_points
     assert {"jax", "tensorflow", "torch"} <= set(registry.list_backends())
-    assert registry.list_datasets() == ["cifar10", "cifar100", "digits", "fashion-mnist", "imagefolder", "mnist", "synthetic"]
+    assert registry.list_datasets() == ["cifar10", "cifar100", "digits", "fashion-mnist", "imagefolder", "mnist", "shakespeare",
+                                        "synthetic", "text"]
 
 
 def test_plugins_load_on_an_explicit_call_not_on_import():

@@ -18,7 +18,8 @@ def shared(config: RunConfig, p: Prepared, tracker: MemoryTracker, augment: str)
     measurement (``tracker`` stopped); ``augment`` is the augmentation the data went through."""
     return {
         "backend": {"name": p.backend.name, "device": config.device,
-                    "settings": {**p.backend.fixed_settings, **p.backend.settings}},
+                    "settings": {**p.backend.fixed_settings, **p.backend.settings},
+                    "compilation": p.backend.compilation()},
         "model": model_section(config, p),
         "dataset": dataset_section(p, augment),
         "environment": {**environment.machine(), **p.backend.environment(), **metrics.noise_recorded()},

@@ -105,6 +105,11 @@ BACKEND = Object({
     "device": Field(OneOf(DEVICES), None, "where it computed"),
     "settings": Field(map_of(JSON), None,
                       "the settings the timed run used: tuned, pinned and fixed (backend-specific keys)"),
+    "compilation": Field(Object({
+        "setting": Field(STR, None, "the setting that switches the compiler (compile, xla, jit)"),
+        "value": Field(JSON, None, "its value in this run"),
+        "compiled": Field(BOOL, None, "whether the steps ran compiled"),
+    }) | NULL, None, "whether the steps compile a graph, as the backend declares it; null: nothing to switch"),
 })
 
 MODEL = Object({
