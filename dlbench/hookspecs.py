@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 import pluggy
 
 if TYPE_CHECKING:
-    from dlbench.registry import BackendInfo, DatasetInfo, ModelInfo
+    from dlbench.registry import BackendInfo, DatasetInfo, LayerInfo, ModelInfo
 
 hookspec = pluggy.HookspecMarker("dlbench")
 hookimpl = pluggy.HookimplMarker("dlbench")
@@ -46,4 +46,12 @@ def register_backends(register: Callable[["BackendInfo"], None]) -> None:
     """Register framework backends. Must not import the framework itself.
 
     :param register: call with a :class:`dlbench.registry.BackendInfo` per backend.
+    """
+
+
+@hookspec
+def register_layers(register: Callable[["LayerInfo"], None]) -> None:
+    """Register layer kinds the core graph lacks, with their native builders per backend.
+
+    :param register: call with a :class:`dlbench.registry.LayerInfo` per layer kind.
     """

@@ -90,6 +90,12 @@ class BackendInfo:
     distributed: str | None = None
     #: its colour in every plot of a report (``"#ee4c2c"``); None: one picked from its name
     color: str | None = None
+    #: what it can do, known without importing it: ``--task`` values; layer kinds (None: every kind
+    #: of the core graph, :data:`dlbench.graph.CORE_KINDS`; plugin layers count where they implement
+    #: this backend); optimisers (None: every one of :data:`dlbench.optim.OPTIMIZERS`)
+    tasks: tuple[str, ...] = ("train", "inference")
+    layers: tuple[str, ...] | None = None
+    optimizers: tuple[str, ...] | None = None
 
     def missing(self) -> list[str]:
         """Modules in ``requires`` that are not installed (found without importing them)."""
@@ -106,10 +112,41 @@ class BackendInfo:
                 f"install it with: {self.install_hint}"
             )
         module, _, attr = self.factory.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        cls.name, cls.tasks = self.name, self.tasks  # declared once, here: the class cannot lack or contradict them
+        return cls
+
+    def supports(self, kind: str) -> bool:
+        """Whether it builds layers of ``kind`` itself (a plugin layer's own implementations aside)."""
+        from dlbench.graph import CORE_KINDS
+
+        return kind in CORE_KINDS if self.layers is None else kind in self.layers
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A layer kind a plugin adds to the graph: ``layer``, a :class:`dlbench.graph.Layer` subclass with
+    its ``kind``, shape, parameter (canonical layout, initialisers) and MAC rules; ``implementations``
+    maps a backend's name to the ``"module:function"`` that builds it natively (see docs/plugins.md)."""
+
+    layer: type
+    summary: str
+    implementations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.layer.kind
+
+    def implementation(self, backend: str) -> Callable:
+        if backend not in self.implementations:
+            raise ConfigError(f"layer {self.name!r} has no {backend} implementation; it runs on: "
+                              f"{', '.join(self.implementations) or 'no backend'}")
+        module, _, attr = self.implementations[backend].partition(":")
         return getattr(importlib.import_module(module), attr)
 
 
-HOOKS = {"register_models": "model", "register_datasets": "dataset", "register_backends": "backend"}
+HOOKS = {"register_models": "model", "register_datasets": "dataset", "register_backends": "backend",
+         "register_layers": "layer"}
 
 
 @dataclass
@@ -235,6 +272,40 @@ def input_shape(model: ModelInfo, seq_len: int | None = None) -> Shape | None:
     return (seq_len,) if seq_len is not None else model.input_shape
 
 
+def model_kinds(info: ModelInfo) -> frozenset[str]:
+    """The layer kinds of a model's declaration (as probed for :func:`declaration_problem`); empty
+    for a broken or hand-written one."""
+    if info.build is None or declaration_problem(info):
+        return frozenset()
+    shape = info.input_shape or PROBE_SHAPE
+    graph = info.build(tuple(shape), info.num_classes if info.input_shape else PROBE_CLASSES)
+    return frozenset(node.layer.kind for node in graph.nodes)
+
+
+def unsupported(model: ModelInfo, backend: BackendInfo, task: str = "train", optimizer: str | None = None) -> str | None:
+    """Why ``backend`` cannot run ``model`` (for ``task``, with ``optimizer``), from what both declare;
+    None when it can. Nothing is imported or built on a framework."""
+    if task not in backend.tasks:
+        return f"backend {backend.name!r} does not {task} (it does: {', '.join(backend.tasks)}); use --task {backend.tasks[0]}"
+    if optimizer and task == "train" and backend.optimizers is not None and optimizer not in backend.optimizers:
+        return f"backend {backend.name!r} has no {optimizer} optimiser; it has: {', '.join(backend.optimizers)}"
+    if model.build is None:
+        return None if backend.name in model.native else \
+            f"model {model.name!r} is hand-written for {', '.join(model.native)} only"
+    plugin = layers()
+    missing = sorted(k for k in model_kinds(model)
+                     if not backend.supports(k) and backend.name not in getattr(plugin.get(k), "implementations", {}))
+    if missing:
+        return f"backend {backend.name!r} cannot build model {model.name!r}: no {', '.join(missing)} layer"
+    return None
+
+
+def check_support(model: str, backend: str, task: str = "train", optimizer: str | None = None) -> None:
+    """Refuse an unsupported model x backend pair before any worker starts."""
+    if why := unsupported(get_model(model), get_backend(backend), task, optimizer):
+        raise ConfigError(why)
+
+
 def registered_by(plugin_name: str) -> dict[str, list[str]]:
     """What one plugin registered: ``{"model": [...], "backend": [...], ...}`` (kinds it has)."""
     _filled()
@@ -255,6 +326,21 @@ def datasets() -> dict[str, DatasetInfo]:
 
 def backends() -> dict[str, BackendInfo]:
     return _filled()["register_backends"]
+
+
+def layers() -> dict[str, LayerInfo]:
+    """The layer kinds plugins add, by kind."""
+    return _filled()["register_layers"]
+
+
+def plugin_layer(layer: Any, backend: str) -> Callable:
+    """The native builder of a plugin's ``layer`` on ``backend`` (what a backend calls for a layer it
+    does not know), or a clear error naming the backends it runs on."""
+    info = layers().get(layer.kind)
+    if info is None or not isinstance(layer, info.layer):
+        raise ConfigError(f"{backend} cannot build layer {type(layer).__name__} ({layer.kind!r}): neither the core "
+                          f"graph nor a loaded plugin declares it (`dlbench list plugins`)")
+    return info.implementation(backend)
 
 
 def list_models(pattern: str | None = None) -> list[str]:

@@ -93,8 +93,7 @@ def logits(backend: Backend, model, x: np.ndarray) -> np.ndarray:
 
 
 #: (backend, case) -> why it fails, until fixed
-KNOWN_BUGS = {("torch", "flatten_concat_dense"): "the torch backend permutes a Dense's rows to channels-last only "
-                                                 "when a Flatten feeds it directly or through Dropout"}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}  # (backend, case): why it fails, while it does
 
 
 # -- weights and parameters -----------------------------------------------------------------------

@@ -139,10 +139,9 @@ def test_inference_run_on_onnxruntime():
     assert r.model["params_trainable"] == 61_706
 
 
-def test_train_task_records_a_failed_run_and_exits_1_with_the_message(tmp_path):
+def test_train_task_is_refused_before_any_worker_with_what_it_can_do(tmp_path):
     out = CliRunner().invoke(cli, ["run", "--task", "train", "-b", "onnxruntime", "-m", "perceptron", "-d", "synthetic",
                                    "--steps", "2", "--timeout", "300", "--output", str(tmp_path), "-q"])
-    assert out.exit_code == 1
-    assert "onnxruntime is an inference-only backend; use --task inference" in out.output
-    [record] = [Result.load(p) for p in tmp_path.glob("*.json")]
-    assert record.status == "failed" and "inference-only" in record.error["message"]
+    assert out.exit_code == 2
+    assert "backend 'onnxruntime' does not train (it does: inference); use --task inference" in out.output
+    assert not list(tmp_path.glob("*.json"))  # refused from what it declares: nothing ran, nothing to record

@@ -56,7 +56,7 @@ def test_a_forgotten_hookimpl_and_a_module_without_hooks_are_said(tmp_path):
     assert ("dlbench: warning: plugin 'forgot' (DLBENCH_PLUGINS) implements no dlbench hook: register_models not "
             "marked @hookimpl (from dlbench import hookimpl)") in listed.stderr
     assert ("dlbench: warning: plugin 'nothing' (DLBENCH_PLUGINS) implements no dlbench hook; the hooks are: "
-            "register_backends, register_datasets, register_models") in listed.stderr
+            "register_backends, register_datasets, register_layers, register_models") in listed.stderr
 
 
 def test_debug_prints_a_plugins_traceback(tmp_path):
@@ -79,13 +79,13 @@ def test_list_plugins_shows_what_loaded_from_where(tmp_path):
 
 
 def test_a_failed_run_says_where_its_traceback_is_and_debug_prints_it(tmp_path):
-    args = ("run", "-b", "numpy", "-m", "lenet5", "-d", "synthetic", "--steps", "2", "--timeout", "120", "-q",
-            "--output", str(tmp_path / "out"))
+    args = ("run", "-b", "numpy", "-m", "mlp", "-d", "synthetic", "--steps", "2", "-o", "crash=exception",
+            "--timeout", "120", "-q", "--output", str(tmp_path / "out"))
     failed = dlbench(*args, tmp_path=tmp_path, plugins_env="tests.plugins.numpy_backend")
     assert failed.returncode == 1
     (path,) = (tmp_path / "out").glob("*.json")
     assert f"(the worker's traceback is in the record's error.traceback: {path}; --debug prints it)" in failed.stderr
-    assert "NotImplementedError: numpy backend: no conv layer" in json.loads(path.read_text())["error"]["traceback"]
+    assert "RuntimeError: numpy backend crashed on purpose" in json.loads(path.read_text())["error"]["traceback"]
     loud = dlbench("--debug", *args, tmp_path=tmp_path, plugins_env="tests.plugins.numpy_backend")
     assert "Traceback (most recent call last)" in loud.stderr and 'numpy_backend.py", line' in loud.stderr
 
@@ -172,3 +172,19 @@ def test_verify_names_a_failing_backend_once():
     assert error_line("numpy_lite", {"kind": "DlbenchError", "message": "numpy_lite: cannot build lenet5: no conv"}) == \
         "numpy_lite: cannot build lenet5: no conv"
     assert error_line("torch", {"kind": "RuntimeError", "message": "boom"}) == "torch: RuntimeError: boom"
+
+
+def test_capabilities_show_as_a_matrix_and_refuse_an_unsupported_pair_before_any_worker(tmp_path):
+    listed = dlbench("list", "models", tmp_path=tmp_path, plugins_env="tests.plugins.numpy_backend")
+    head, *rows = [line.split() for line in listed.stdout.splitlines() if line.strip()][:18]
+    column = head.index("numpy")
+    cells = {row[0]: row[column] for row in rows if len(row) > column}
+    assert cells["mlp"] == "train" and cells["lenet5"] == "-" and cells["gpt2"] == "-"
+    ran = dlbench("run", "-b", "numpy", "-m", "lenet5", "--timeout", "60", "--output", str(tmp_path / "out"),
+                  tmp_path=tmp_path, plugins_env="tests.plugins.numpy_backend")
+    assert ran.returncode == 2 and "backend 'numpy' cannot build model 'lenet5': no avgpool, conv layer" in ran.stderr
+    served = dlbench("run", "-b", "onnxruntime", "-m", "mlp", "--timeout", "60", "--output", str(tmp_path / "out"),
+                     tmp_path=tmp_path)
+    assert served.returncode == 2 and "backend 'onnxruntime' does not train (it does: inference); use --task inference" \
+        in served.stderr
+    assert not (tmp_path / "out").exists()

@@ -101,9 +101,10 @@ def test_a_crashing_backend_fails_the_verification(verify_plugins):
     assert "error: skewed" not in out.output  # the other backend ran (it has no crash option)
 
 
-def test_a_backend_that_cannot_build_the_model_fails_the_verification(verify_plugins):
-    out = run_cli("-m", "lenet5", "-b", "numpy,skewed", "--steps", "2")
-    assert out.exit_code == 1 and "error: numpy: NotImplementedError: numpy backend: no conv layer" in out.output
+def test_a_backend_that_cannot_build_the_model_is_refused_before_any_worker_runs(verify_plugins):
+    out = run_cli("-m", "lenet5", "-b", "torch,numpy", "--steps", "2")
+    assert out.exit_code == 2 and "backend 'numpy' cannot build model 'lenet5': no avgpool, conv layer" in out.output
+    assert "verify: running" not in out.output  # torch did not run first
 
 
 def test_a_hung_backend_is_killed_at_the_timeout(verify_plugins):
@@ -129,11 +130,22 @@ def test_torch_agrees_with_the_numpy_reference(verify_plugins):
 
 # -- across frameworks ----------------------------------------------------------------------------
 @needs_two
-def test_concat_agrees_across_frameworks(monkeypatch):
-    """The Concat layer (no built-in model has one) through a test model: two branches whose channel
-    order matters to the dense layer after them."""
+@pytest.mark.parametrize("model", ["concat_net", "flatten_concat_net"])
+def test_concat_agrees_across_frameworks(monkeypatch, model):
+    """The Concat layer (no built-in model has one) through test models: two branches whose channel
+    order matters to the dense layer after them, concatenated as images or already flattened (torch
+    once read the second in its own channels-first order)."""
     with registered_test_plugins(monkeypatch, ("tests.plugins.concat_model",)):
-        out = run_cli("-m", "concat_net", "-b", ",".join(FRAMEWORKS), "--steps", "5")
+        out = run_cli("-m", model, "-b", ",".join(FRAMEWORKS), "--steps", "5")
+    assert out.exit_code == 0, out.output
+    assert out.output.count("PASS") == len(FRAMEWORKS) * (len(FRAMEWORKS) - 1) // 2
+
+
+@needs_two
+def test_a_plugin_layer_agrees_across_frameworks():
+    """The example plugin's Swish layer (with a learned weight) on the backends it implements."""
+    pytest.importorskip("dlbench_example_plugin")
+    out = run_cli("-m", "swish_net", "-b", ",".join(FRAMEWORKS), "--steps", "5")
     assert out.exit_code == 0, out.output
     assert out.output.count("PASS") == len(FRAMEWORKS) * (len(FRAMEWORKS) - 1) // 2
 

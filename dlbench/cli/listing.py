@@ -26,9 +26,13 @@ def list_(what):
         click.echo(tabulate(rows, ["backend", "aliases", "status", "summary"]) + "\n")
     if what in (None, "models"):
         broken = registry.broken_models()
+        backends = list(registry.backends().values())
         rows = [(m.name, "x".join(map(str, m.input_shape)) if m.input_shape else "dataset's",
+                 *(runs_on(m, b) for b in backends),
                  f"BROKEN: {broken[m.name]}" if m.name in broken else m.summary) for m in registry.models().values()]
-        click.echo(tabulate(sorted(rows), ["model", "input", "summary"]) + "\n")
+        click.echo(tabulate(sorted(rows), ["model", "input", *(b.name for b in backends), "summary"]) + "\n")
+        click.echo("train: it trains and serves; serve: inference only; -: it cannot (dlbench describe -m MODEL "
+                   "shows the layers)\n")
     if what in (None, "datasets"):
         rows = [(d.name, d.summary) for d in registry.datasets().values()]
         click.echo(tabulate(sorted(rows), ["dataset", "summary"]))
@@ -37,6 +41,14 @@ def list_(what):
     if failures:  # whatever is listed, since a broken plugin may have provided any of them
         rows = [(f.name, f.source, f"failed to load: {f.error}") for f in failures.values()]
         click.echo("\n" + tabulate(rows, ["plugin (left out)", "from", "status"]))
+
+
+def runs_on(model, backend) -> str:
+    """One cell of the model x backend matrix."""
+    for task, word in (("train", "train"), ("inference", "serve")):
+        if task in backend.tasks and registry.unsupported(model, backend, task) is None:
+            return word
+    return "-"
 
 
 def plugin_rows() -> list[tuple[str, str, str, str]]:

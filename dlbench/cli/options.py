@@ -182,6 +182,10 @@ def config_from(ctx: click.Context, command: str, values: dict, options: dict, *
         if fixed.get(kind, values.get(kind)) is not None:
             check_name(kind, fixed.get(kind, values.get(kind)))
     try:
-        return build_config(ctx, command, values, options, **fixed)
+        config = build_config(ctx, command, values, options, **fixed)
+        if command == "run":  # what the model, data and backend declare decides, before any worker starts
+            registry.check_inputs(registry.get_model(config.model), registry.get_dataset(config.dataset), config.seq_len)
+            registry.check_support(config.model, config.backend, config.task, config.optimizer)
+        return config
     except DlbenchError as e:
         raise click.UsageError(str(e)) from None

@@ -39,6 +39,12 @@ def verify(ctx, options, dtype, rtol_logits, rtol_trained, **values):
     train = values.get("steps") != 0  # --steps 0: compare the initial (eval-mode) logits only
     values["steps"] = values["steps"] if train else None
     config = config_from(ctx, "verify", values, backend_options(options), backend=names[0], warmup=0)
+    model = registry.get_model(config.model)
+    for name in names:  # before any worker: a backend that cannot build the model is refused up front
+        backend = registry.get_backend(name)
+        task = "train" if train and "train" in backend.tasks else "inference"
+        if why := registry.unsupported(model, backend, task, config.optimizer):
+            raise click.UsageError(why)
     announce = lambda name: click.echo(f"verify: running {name} ...", err=True)  # noqa: E731
     default = Tolerance.default(dtype, config.precision)
     tol = Tolerance(default.logits if rtol_logits is None else rtol_logits,

@@ -15,7 +15,7 @@ def validate_names(config: RunConfig) -> None:
     """Fail fast, in the parent, on names no plugin registered (imports no framework)."""
     model = registry.usable_model(config.model)
     registry.check_inputs(model, registry.get_dataset(config.dataset), config.seq_len)
-    registry.get_backend(config.backend)
+    registry.check_support(config.model, config.backend, config.task, config.optimizer)
 
 
 def run(config: RunConfig, on_event: Callable[[dict], None] | None = None) -> Result:

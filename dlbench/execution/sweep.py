@@ -134,6 +134,7 @@ def expand(spec: dict) -> list[RunConfig]:
                     config = RunConfig(**chosen, backend_options=backend_options)
                 except TypeError as e:
                     raise ConfigError(f"bad sweep setting: {e}") from None
+                registry.check_support(config.model, config.backend, config.task, config.optimizer)
                 configs.setdefault(cell_key(config.to_dict()), config)
     return list(configs.values())
 

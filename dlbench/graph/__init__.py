@@ -24,8 +24,14 @@ from dlbench.graph.layers import (
 )
 from dlbench.graph.tokens import ClassToken, PositionEmbedding, TiedDense, TokenEmbedding, TokenPool
 
+#: every layer kind the core graph declares (an activation's kind is its function)
+CORE_KINDS = frozenset(
+    [cls.kind for cls in (Add, AvgPool2d, BatchNorm, ClassToken, Concat, Conv2d, Dense, Dropout, Flatten,
+                          GlobalAvgPool2d, LayerNorm, LSTM, MaxPool2d, MultiHeadAttention, PositionEmbedding,
+                          Reshape, TiedDense, TokenEmbedding, TokenPool)] + list(ACTIVATIONS))
+
 __all__ = [
-    "ACTIVATIONS", "INITIALIZERS", "INPUT", "Activation", "Add", "AvgPool2d", "BatchNorm", "ClassToken", "Concat",
+    "ACTIVATIONS", "CORE_KINDS", "INITIALIZERS", "INPUT", "Activation", "Add", "AvgPool2d", "BatchNorm", "ClassToken", "Concat",
     "Conv2d", "Dense", "Dropout", "Flatten", "GlobalAvgPool2d", "Graph", "GraphBuilder", "Layer", "LayerNorm", "LSTM",
     "MaxPool2d", "MultiHeadAttention", "Node", "Param", "PositionEmbedding", "Reshape", "TiedDense", "TokenEmbedding",
     "TokenPool", "init_weights", "sequential",

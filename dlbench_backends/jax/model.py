@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dlbench.errors import ConfigError
+from dlbench import registry
 from dlbench.graph import (
     INPUT, LSTM, Activation, Add, AvgPool2d, BatchNorm, Concat, Conv2d, Dense, Dropout, Flatten,
     GlobalAvgPool2d, Graph, Layer, MaxPool2d, Node, Reshape,
@@ -122,7 +123,7 @@ class GraphModule(nn.Module):
             return xs[0] + xs[1]
         if isinstance(layer, Concat):
             return jnp.concatenate(xs, axis=-1)
-        raise NotImplementedError(f"jax backend cannot build layer {type(layer).__name__}")
+        return registry.plugin_layer(layer, "jax")(layer, name=node.name, precision=self.precision, dtype=self.dtype)(*xs)
 
     @nn.compact
     def __call__(self, x, train: bool = False):

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dlbench import registry
 from dlbench.graph import (
     INPUT, LSTM, Activation, Add, AvgPool2d, BatchNorm, Concat, Conv2d, Dense, Dropout, Flatten,
     GlobalAvgPool2d, Graph, Layer, MaxPool2d, Node, Reshape,
@@ -113,7 +114,7 @@ def _layers(layer: Layer, in_shape: Shape, name: str, dtype: str) -> list[keras.
         return [keras.layers.Add(**kw)]
     if isinstance(layer, Concat):
         return [keras.layers.Concatenate(axis=-1, **kw)]
-    raise NotImplementedError(f"tensorflow backend cannot build layer {type(layer).__name__}")
+    return [registry.plugin_layer(layer, "tensorflow")(layer, in_shape, **kw)]
 
 
 def build_model(graph: Graph, dtype_policy: str = "float32") -> keras.Model:

@@ -1,8 +1,10 @@
 """Graph -> torch.nn.Module, and canonical weights in and out.
 
-PyTorch is channels-first: conv kernels are OIHW (canonical HWIO), dense kernels (out, in), and
-Flatten visits (C, H, W) -- whatever the memory format -- so a Dense fed by a Flatten has its
-kernel's rows permuted from the canonical channels-last order.
+PyTorch is channels-first: images are (N, C, H, W) here, conv kernels OIHW (canonical HWIO) and
+dense kernels (out, in). Flatten and Reshape visit an image in the canonical (H, W, C) order (a
+permute first, free in channels-last memory), so whatever reaches a Dense (directly, or through a
+Concat of flattened branches) is in the order its canonical kernel expects. A plugin's layer keeps
+the canonical layout of its weights.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlbench import registry
 from dlbench.graph import (
     INPUT, LSTM, Activation, Add, AvgPool2d, BatchNorm, Concat, Conv2d, Dense, Dropout, Flatten,
     GlobalAvgPool2d, Graph, MaxPool2d, Node, Reshape,
@@ -28,8 +31,17 @@ class AddModule(nn.Module):
 
 
 class ConcatModule(nn.Module):
+    """Along the canonical last axis: channels (dim 1) of an image, features (the last) otherwise."""
+
     def forward(self, a, b):
-        return torch.cat([a, b], dim=1)
+        return torch.cat([a, b], dim=1 if a.ndim == 4 else -1)
+
+
+class FlattenModule(nn.Module):
+    """Flattens in the canonical (H, W, C) order."""
+
+    def forward(self, x):
+        return (x.permute(0, 2, 3, 1) if x.ndim == 4 else x).flatten(1)
 
 
 class ReshapeModule(nn.Module):
@@ -85,7 +97,8 @@ class BatchNorm2d(_BiasedRunningVar, nn.BatchNorm2d):
     pass
 
 
-def _module(layer, in_shape) -> nn.Module:
+def _module(layer, in_shapes) -> nn.Module:
+    in_shape = in_shapes[0]
     if isinstance(layer, Conv2d):
         return nn.Conv2d(in_shape[2], layer.filters, layer.kernel_size, layer.stride, layer.padding,
                          groups=layer.groups, bias=layer.use_bias)
@@ -103,7 +116,7 @@ def _module(layer, in_shape) -> nn.Module:
     if isinstance(layer, Dropout):
         return nn.Dropout(layer.rate)
     if isinstance(layer, Flatten):
-        return nn.Flatten()
+        return FlattenModule()
     if isinstance(layer, Activation):
         return nn.Softmax(dim=1) if layer.fn == "softmax" else _ACTIVATIONS[layer.fn]()
     if isinstance(layer, Reshape):
@@ -116,7 +129,7 @@ def _module(layer, in_shape) -> nn.Module:
         return AddModule()
     if isinstance(layer, Concat):
         return ConcatModule()
-    raise NotImplementedError(f"torch backend cannot build layer {type(layer).__name__}")
+    return registry.plugin_layer(layer, "torch")(layer, in_shapes)
 
 
 class GraphModule(nn.Module):
@@ -135,7 +148,7 @@ class GraphModule(nn.Module):
 
 
 def build_model(graph: Graph) -> nn.Module:
-    layers = {n.name: _module(n.layer, graph.input_shapes(n)[0]) for n in graph.nodes}
+    layers = {n.name: _module(n.layer, graph.input_shapes(n)) for n in graph.nodes}
     return nn.Sequential(OrderedDict(layers)) if graph.is_sequential else GraphModule(graph, layers)
 
 
@@ -149,34 +162,26 @@ _BN = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving
 def _to_torch(graph: Graph, node: Node, pname: str, value: np.ndarray) -> np.ndarray:
     if isinstance(node.layer, LSTM):
         return value if pname == "bias" else value.T
-    if pname != "kernel":
+    if pname != "kernel" or not isinstance(node.layer, (Conv2d, Dense)):  # a plugin layer keeps the canonical layout
         return value
-    if isinstance(node.layer, Conv2d):
-        return value.transpose(3, 2, 0, 1)  # HWIO -> OIHW
-    if (src := graph.flatten_source(node)) is not None:
-        h, w, c = src
-        return value.reshape(h, w, c, -1).transpose(3, 2, 0, 1).reshape(value.shape[1], -1)
-    return value.T
+    return value.transpose(3, 2, 0, 1) if isinstance(node.layer, Conv2d) else value.T  # HWIO -> OIHW; (in, out) -> (out, in)
 
 
 def _from_torch(graph: Graph, node: Node, pname: str, value: np.ndarray) -> np.ndarray:
     if isinstance(node.layer, LSTM):
         return value if pname == "bias" else value.T
-    if pname != "kernel":
+    if pname != "kernel" or not isinstance(node.layer, (Conv2d, Dense)):
         return value
-    if isinstance(node.layer, Conv2d):
-        return value.transpose(2, 3, 1, 0)  # OIHW -> HWIO
-    if (src := graph.flatten_source(node)) is not None:
-        h, w, c = src
-        return value.reshape(-1, c, h, w).transpose(2, 3, 1, 0).reshape(h * w * c, -1)
-    return value.T
+    return value.transpose(2, 3, 1, 0) if isinstance(node.layer, Conv2d) else value.T
 
 
 def _tensor(module: nn.Module, node: Node, pname: str) -> torch.Tensor:
     if isinstance(node.layer, LSTM):
         w_ih = module.lstm.weight_ih_l0
         return {"kernel": w_ih[:, :-1], "bias": w_ih[:, -1], "recurrent_kernel": module.lstm.weight_hh_l0}[pname]
-    return getattr(module, _BN[pname] if isinstance(node.layer, BatchNorm) else {"kernel": "weight"}.get(pname, pname))
+    if isinstance(node.layer, BatchNorm):
+        return getattr(module, _BN[pname])
+    return getattr(module, {"kernel": "weight"}.get(pname, pname) if isinstance(node.layer, (Conv2d, Dense)) else pname)
 
 
 @torch.no_grad()

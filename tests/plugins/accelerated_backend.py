@@ -11,6 +11,7 @@ import numpy as np
 
 from dlbench import hookimpl
 from dlbench.registry import BackendInfo
+from tests.plugins.numpy_backend import LAYERS
 from tests.plugins.tunable_backend import TunableBackend
 
 VARIABLE = "DLBENCH_TEST_ACCELERATOR"
@@ -30,4 +31,4 @@ class AcceleratedBackend(TunableBackend):
 @hookimpl
 def register_backends(register):
     register(BackendInfo("accelerated", "test backend claiming an accelerator",
-                         "tests.plugins.accelerated_backend:AcceleratedBackend", requires=("numpy",)))
+                         "tests.plugins.accelerated_backend:AcceleratedBackend", requires=("numpy",), layers=LAYERS))

@@ -9,7 +9,7 @@ import numpy as np
 
 from dlbench import hookimpl
 from dlbench.registry import BackendInfo
-from tests.plugins.numpy_backend import NumpyBackend
+from tests.plugins.numpy_backend import LAYERS, NumpyBackend
 
 
 class GemmBackend(NumpyBackend):
@@ -30,6 +30,6 @@ class HangingGemmBackend(NumpyBackend):
 @hookimpl
 def register_backends(register):
     register(BackendInfo("numpy-gemm", "numpy backend that times a matmul (test plugin)",
-                         "tests.plugins.gemm_backends:GemmBackend"))
+                         "tests.plugins.gemm_backends:GemmBackend", layers=LAYERS))
     register(BackendInfo("numpy-hang", "numpy backend whose matmul never returns (test plugin)",
-                         "tests.plugins.gemm_backends:HangingGemmBackend"))
+                         "tests.plugins.gemm_backends:HangingGemmBackend", layers=LAYERS))

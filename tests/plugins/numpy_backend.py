@@ -22,6 +22,10 @@ ACT = {"relu": (lambda z: np.maximum(z, 0), lambda z, a: (z > 0).astype(z.dtype)
        "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda z, a: a * (1 - a))}
 
 
+#: the layer kinds it builds (every plugin backend derived from it declares the same)
+LAYERS = ("flatten", "dense", *ACT)
+
+
 class NumpyOptimizer:
     """The canonical update rules of :mod:`dlbench.optim`, written out in numpy."""
 
@@ -142,4 +146,5 @@ class NumpyBackend(Backend):
 
 @hookimpl
 def register_backends(register):
-    register(BackendInfo("numpy", "reference backend for tests (dense models only)", "tests.plugins.numpy_backend:NumpyBackend"))
+    register(BackendInfo("numpy", "reference backend for tests (dense models only)", "tests.plugins.numpy_backend:NumpyBackend",
+                         layers=LAYERS))

@@ -10,7 +10,7 @@ import dataclasses
 from dlbench import hookimpl
 from dlbench.backend import Option
 from dlbench.registry import BackendInfo
-from tests.plugins.numpy_backend import NumpyBackend
+from tests.plugins.numpy_backend import LAYERS, NumpyBackend
 
 
 class SkewedBackend(NumpyBackend):
@@ -28,4 +28,4 @@ class SkewedBackend(NumpyBackend):
 @hookimpl
 def register_backends(register):
     register(BackendInfo("skewed", "numpy backend with a scalable learning rate (test plugin)",
-                         "tests.plugins.skewed_backend:SkewedBackend"))
+                         "tests.plugins.skewed_backend:SkewedBackend", layers=LAYERS))

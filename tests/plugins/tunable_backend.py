@@ -11,7 +11,7 @@ import time
 from dlbench import hookimpl
 from dlbench.backend import Option
 from dlbench.registry import BackendInfo
-from tests.plugins.numpy_backend import NumpyBackend
+from tests.plugins.numpy_backend import LAYERS, NumpyBackend
 
 EXTRA_MS = {"plain": 0.0, "padded": 20.0}
 
@@ -42,4 +42,4 @@ class TunableBackend(NumpyBackend):
 @hookimpl
 def register_backends(register):
     register(BackendInfo("tunable", "test backend with timed performance settings",
-                         "tests.plugins.tunable_backend:TunableBackend", requires=("numpy",)))
+                         "tests.plugins.tunable_backend:TunableBackend", requires=("numpy",), layers=LAYERS))

@@ -19,5 +19,8 @@ def register_backends(register):
             install_hint="pip install -e plugins/dlbench-onnxruntime",
             aliases=("ort",),
             color="#7f7f7f",
+            tasks=("inference",),
+            layers=("conv", "dense", "maxpool", "avgpool", "gap", "bn", "dropout", "flatten", "reshape", "relu", "relu6",
+                    "tanh", "sigmoid", "softmax", "lstm", "add", "concat"),
         )
     )
