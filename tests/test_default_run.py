@@ -86,6 +86,6 @@ def test_a_one_step_run_is_not_tuned_and_says_why(tmp_path):
     rec = bare_torch_run(tmp_path, "-m", "resnet50", "-d", "synthetic", "--steps", "1", "--batch-size", "2")
     tuning = rec["tuning"]
     assert tuning["mode"] == "skipped" and tuning["time_s"] <= rec["timing"]["train_time_s"]
-    assert tuning["note"] == ("not tuned: the run's 4 steps are fewer than the 20 that timing its 4 candidates takes "
+    assert tuning["note"] == ("not tuned: the run's 3 steps are fewer than the 20 that timing its 4 candidates takes "
                               "(--tune tunes regardless)")
     assert rec["backend"]["settings"] == {"compile": False, "channels_last": False}
