@@ -10,8 +10,9 @@ import numpy as np
 from dlbench import registry
 from dlbench.graph import (
     LSTM, Activation, Add, AvgPool2d, BatchNorm, Concat, Conv2d, Dense, Dropout, Flatten, GlobalAvgPool2d, Graph,
-    GraphBuilder, MaxPool2d, Reshape, init_weights, sequential,
+    GraphBuilder, LayerNorm, MaxPool2d, Reshape, init_weights, sequential,
 )
+from dlbench.zoo import gpt, vit
 
 
 def with_random_statistics(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
@@ -27,8 +28,24 @@ def with_random_statistics(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]
 
 
 def batch(graph: Graph, n: int = 3, seed: int = 0):
+    """Inputs and labels: images and a class each, or token ids (the first node a token embedding)
+    and a next token at every position."""
     rng = np.random.default_rng(seed)
+    if graph.nodes[0].layer.kind == "token_embedding":
+        vocab = graph.nodes[0].layer.vocab
+        return (rng.integers(0, vocab, (n, *graph.input_shape)).astype(np.int32),
+                rng.integers(0, vocab, (n, *graph.input_shape)))
     return rng.standard_normal((n, *graph.input_shape)).astype(np.float32), rng.integers(0, graph.num_classes, n)
+
+
+def tiny_gpt(causal_check: bool = False) -> Graph:
+    """A two-layer GPT of width 16, 2 heads of 8, context 8, vocabulary 11: every decoder layer kind."""
+    return gpt.build_gpt("tiny_gpt", (6,), 11, context=8, width=16, depth=2, heads=2, gelu="gelu_tanh", dropout=0.0)
+
+
+def tiny_vit() -> Graph:
+    """A ViT of 2x2 patches on 6x6x2 images, width 12 with 3 heads: every encoder layer kind."""
+    return vit.build_vit("tiny_vit", (6, 6, 2), 5, patch=2, width=12, depth=2, heads=3, mlp=24)
 
 
 def every_layer_graph() -> Graph:
@@ -107,6 +124,10 @@ CASES = {
     "layouts": (layouts_graph, None),
     "flatten_concat_dense": (flatten_concat_graph, None),
     "lenet5": (lambda: registry.get_model("lenet5").build((28, 28, 1), 10), None),
+    "gelu_layer_norm": (lambda: sequential("gelu_ln", (7,), [Dense(6), LayerNorm(1e-3), Activation("gelu"), Dense(5),
+                                                             Activation("gelu_tanh"), Dense(3)]), None),
+    "tiny_gpt": (tiny_gpt, None),
+    "tiny_vit": (tiny_vit, None),
 }
 
 #: the zoo but its two largest, AlexNet and VGG16, whose layer kinds the smaller ones have (their counts

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from math import erf
+
 from dlbench.graph import (
-    INPUT, LSTM, Activation, Add, AvgPool2d, BatchNorm, Concat, Conv2d, Dense, Dropout, Flatten, GlobalAvgPool2d,
-    Graph, MaxPool2d, Reshape,
+    INPUT, LSTM, Activation, Add, AvgPool2d, BatchNorm, ClassToken, Concat, Conv2d, Dense, Dropout, Flatten,
+    GlobalAvgPool2d, Graph, LayerNorm, MaxPool2d, MultiHeadAttention, PositionEmbedding, Reshape, TiedDense,
+    TokenEmbedding, TokenPool,
 )
 
 
@@ -50,7 +53,30 @@ def activation(fn: str, a):
         e = np.exp(a - a.max(-1, keepdims=True))
         return e / e.sum(-1, keepdims=True)
     return {"relu": lambda: np.maximum(a, 0), "relu6": lambda: np.clip(a, 0, 6), "tanh": lambda: np.tanh(a),
-            "sigmoid": lambda: 1 / (1 + np.exp(-a))}[fn]()
+            "sigmoid": lambda: 1 / (1 + np.exp(-a)),
+            "gelu": lambda: a * 0.5 * (1 + np.vectorize(erf)(a / np.sqrt(2))),
+            "gelu_tanh": lambda: 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a**3)))}[fn]()
+
+
+def layer_norm(x, gamma, beta, eps):
+    mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta
+
+
+def attention(x, layer: MultiHeadAttention, p):
+    """Multi-head self-attention, head by head: the canonical [q | k | v] projection, each head-major."""
+    n, t, d = x.shape
+    hd = layer.size((t, d))
+    inner = layer.heads * hd
+    qkv = x @ p("qkv_kernel") + (p("qkv_bias") if layer.use_bias else 0)
+    q, k, v = (qkv[..., i * inner:(i + 1) * inner].reshape(n, t, layer.heads, hd) for i in range(3))
+    scores = np.einsum("nthd,nshd->nhts", q, k) / np.sqrt(hd)
+    if layer.causal:
+        scores = np.where(np.tril(np.ones((t, t), bool)), scores, -np.inf)
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    heads = np.einsum("nhts,nshd->nthd", weights, v).reshape(n, t, inner)
+    return heads @ p("out_kernel") + (p("out_bias") if layer.use_bias else 0)
 
 
 def lstm(seq, kernel, recurrent, bias, return_sequences=False):
@@ -74,7 +100,7 @@ def batch_norm(x, mean, var, gamma, beta, eps):
 
 def forward(graph: Graph, weights, x) -> np.ndarray:
     """Eval-mode logits (dropout off, batch norm on its running statistics), in float64."""
-    v = {INPUT: np.asarray(x, np.float64)}
+    v = {INPUT: np.asarray(x) if np.issubdtype(np.asarray(x).dtype, np.integer) else np.asarray(x, np.float64)}
     for node in graph.nodes:
         layer, xs = node.layer, [v[i] for i in node.inputs]
 
@@ -108,6 +134,20 @@ def forward(graph: Graph, weights, x) -> np.ndarray:
             y = xs[0] + xs[1]
         elif isinstance(layer, Concat):
             y = np.concatenate(xs, axis=-1)
+        elif isinstance(layer, LayerNorm):
+            y = layer_norm(xs[0], p("gamma"), p("beta"), layer.eps)
+        elif isinstance(layer, TokenEmbedding):
+            y = p("embedding")[xs[0]]
+        elif isinstance(layer, PositionEmbedding):
+            y = xs[0] + p("embedding")[: xs[0].shape[1]]
+        elif isinstance(layer, ClassToken):
+            y = np.concatenate([np.broadcast_to(p("token"), (len(xs[0]), 1, xs[0].shape[-1])), xs[0]], axis=1)
+        elif isinstance(layer, TokenPool):
+            y = xs[0][:, 0] if layer.mode == "class" else xs[0].mean(axis=1)
+        elif isinstance(layer, MultiHeadAttention):
+            y = attention(xs[0], layer, p)
+        elif isinstance(layer, TiedDense):
+            y = xs[0] @ np.asarray(weights[f"{layer.tied_to}.embedding"], np.float64).T
         else:
             raise NotImplementedError(f"no numpy reference for {layer.kind}")
         v[node.name] = y

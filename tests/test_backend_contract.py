@@ -71,10 +71,12 @@ def plain(request) -> Backend:
 
 
 def supported(backend: Backend, graph: Graph) -> bool:
-    """The numpy test backend builds dense models only; every framework backend builds every layer."""
-    return not isinstance(backend, NumpyBackend) or all(
-        isinstance(n.layer, (Flatten, Dense)) or isinstance(n.layer, Activation) and n.layer.fn in ACT
-        for n in graph.nodes)
+    """Whether the backend declares every layer kind of ``graph`` (its registration's ``layers``)."""
+    info = registry.backends().get(backend.name)
+    kinds = {n.layer.kind for n in graph.nodes}
+    if info is None:  # the numpy test backend, unregistered here
+        return kinds <= {"flatten", "dense", *ACT}
+    return all(info.supports(kind) for kind in kinds)
 
 
 def build(backend: Backend, graph: Graph, weights):
@@ -93,7 +95,10 @@ def logits(backend: Backend, model, x: np.ndarray) -> np.ndarray:
 
 
 #: (backend, case) -> why it fails, until fixed
-KNOWN_BUGS: dict[tuple[str, str], str] = {}  # (backend, case): why it fails, while it does
+KNOWN_BUGS: dict[tuple[str, str], str] = {  # (backend, case): why it fails, while it does
+    **{(b, c): "the transformer layers are not built by this backend yet" for b in ("torch", "tensorflow", "jax")
+       for c in ("gelu_layer_norm", "tiny_gpt", "tiny_vit")},
+}
 
 
 # -- weights and parameters -----------------------------------------------------------------------
@@ -135,7 +140,7 @@ def test_eval_logits_match_the_numpy_reference(backend, case, request):
     x, _ = batch(graph)
     x = transform(x) if transform else x
     got = logits(backend, build(backend, graph, weights), x)
-    assert got.shape == (len(x), graph.num_classes) and got.dtype == np.float32
+    assert got.shape == (len(x), *graph.output_shape) and got.dtype == np.float32
     np.testing.assert_allclose(got, reference.forward(graph, weights, x), rtol=1e-4, atol=1e-5)
 
 
