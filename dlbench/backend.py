@@ -130,6 +130,8 @@ class Backend(abc.ABC):
 
     def __init__(self, device: str = "cpu", options: Mapping[str, Any] | None = None, dtype: str = "float32",
                  precision: str = "float32"):
+        if device == "gpu" and "gpu" not in self.devices:
+            raise ConfigError(f"{self.name}: --device gpu: {self.gpu_status()[1]}")
         if device not in self.devices:
             raise ConfigError(f"{self.name}: unknown device {device!r}; choose one of: {', '.join(self.devices)}")
         self.check_dtype(dtype)
