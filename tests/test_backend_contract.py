@@ -5,7 +5,8 @@ statistics, float64, dropout, the device hand-over, the probes and the settings.
 
 TensorFlow runs the numerical checks twice, with XLA (its default) and without: the two compile the
 same steps differently. A backend that cannot train (ONNX Runtime) skips the training checks, and the
-numpy test backend every graph it cannot build (it runs dense models only)."""
+numpy backends (the test one, and the template numpy_lite) every graph they cannot build (they run dense
+models only)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ VARIANTS = {
     "tensorflow-noxla": ("tensorflow", {"xla": False}, pytest.mark.tensorflow),
     "jax": ("jax", {}, pytest.mark.jax),
     "onnxruntime": ("onnxruntime", {}, ()),
+    "numpy_lite": ("numpy_lite", {}, ()),
     "numpy": ("numpy", {}, ()),
 }
 PLAIN = [v for v, (_, options, _) in VARIANTS.items() if not options]  # each backend at its defaults
@@ -155,6 +157,8 @@ def test_float64_is_computed_throughout_or_refused(plain, request):
         request.addfinalizer(functools.partial(jax.config.update, "jax_enable_x64", jax.config.jax_enable_x64))
     backend = type(plain)(dtype="float64")
     graph = small_conv_graph()
+    if not supported(backend, graph):
+        graph = sequential("dense", (2, 3, 2), [Flatten(), Dense(8), Activation("relu"), Dense(3)])
     weights = {k: v.astype(np.float64) for k, v in with_random_statistics(graph, 1).items()}
     model = backend.build(graph, weights)
     x, y = batch(graph)
@@ -187,7 +191,7 @@ def test_a_train_step_follows_the_canonical_update_rule(backend, optimizer):
     weights = with_random_statistics(graph)
     spec = OptimizerSpec.create(optimizer, lr=0.05)
     ref = NumpyBackend()
-    ref_model, model = ref.build(graph, weights), backend.build(graph, weights)
+    ref_model, model = ref.build(graph, weights), build(backend, graph, weights)
     ref_step, step = ref.train_step(ref_model, spec, 0), backend.train_step(model, spec, 0)
     for seed in range(3):
         x, y = batch(graph, 5, seed)
@@ -277,7 +281,7 @@ def test_inputs_and_labels_go_to_the_device_and_sync_waits_for_a_value(plain):
 
 #: backend -> (the setting that switches its compiler, its value at the defaults); None: no switch
 COMPILERS = {"torch": ("compile", False), "tensorflow": ("xla", True), "jax": ("jit", True), "numpy": ("jit", False),
-             "onnxruntime": None}
+             "numpy_lite": None, "onnxruntime": None}
 
 
 def test_the_environment_names_the_framework_device_and_precision(plain):
@@ -339,8 +343,6 @@ def test_settings_default_as_declared_and_unknown_ones_are_refused(plain):
 
 
 def test_a_gpu_it_cannot_see_is_a_clear_error(plain):
-    if isinstance(plain, NumpyBackend):
-        pytest.skip("the numpy test backend takes any device")
     cls = type(plain)
     visible, why = cls.gpu_status()
     if visible:
