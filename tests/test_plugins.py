@@ -110,6 +110,16 @@ def test_throwaway_plugins_register_and_are_gone_afterwards(monkeypatch):
     assert "tiny" not in registry.list_models() and "numpy" not in registry.list_backends()
 
 
+
+def test_the_installed_backend_template_and_the_tests_numpy_backend_are_kept_apart(monkeypatch):
+    """The tests' numpy backend subclasses the template's class, and each registration names its own."""
+    with registered_test_plugins(monkeypatch):
+        template, numpy = registry.get_backend("numpy_lite"), registry.get_backend("numpy")
+        lite_cls, numpy_cls = template.load(), numpy.load()
+        assert issubclass(numpy_cls, lite_cls) and (lite_cls.name, numpy_cls.name) == ("numpy_lite", "numpy")
+        assert template.layers == ("dense", "flatten", "relu") and {"tanh", "sigmoid"} <= set(numpy.layers)
+        assert registry.registered_by("numpy_lite") == {"backend": ["numpy_lite"]}
+
 def test_dlbench_rejects_a_misspelt_hook_when_loading(clean_failures, capsys):
     """dlbench's own call of ``pm.check_pending()``: without it the plugin would load silently."""
 
