@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from dlbench import registry  # noqa: E402
 from dlbench.graph import (  # noqa: E402
-    Activation, BatchNorm, Conv2d, Dense, Flatten, MaxPool2d, init_weights, sequential,
+    Activation, BatchNorm, Conv2d, Dense, Flatten, LayerNorm, MaxPool2d, init_weights, sequential,
 )
 from dlbench.measure.metrics import cross_entropy_sum  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
@@ -62,6 +62,20 @@ def test_a_cuda_build_without_a_driver_says_so(monkeypatch, tmp_path):
     (tmp_path / "version").write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.65.06  Sun Jul 27 2025\n")
     visible, why = TorchBackend.gpu_status()
     assert not visible and "cuda 13.0" in why and "580.65.06" in why and "no NVIDIA driver" not in why, why
+
+
+@pytest.mark.parametrize("layers", [
+    [Conv2d(6, 3, padding=1), LayerNorm(), Flatten(), Dense(3)],
+    [Dense(4), Activation("softmax"), Flatten(), Dense(3)],
+], ids=["layer_norm_of_an_image", "softmax_of_a_sequence"])
+def test_layers_over_the_last_axis_use_the_canonical_one(layers):
+    """The channels of a channels-first image (dim 1), the features of a sequence (the last)."""
+    graph = sequential("last_axis", (4, 5, 3) if isinstance(layers[0], Conv2d) else (5, 3), layers)
+    weights = with_random_statistics(graph, 1)
+    x, _ = batch(graph)
+    backend = TorchBackend()
+    got = backend.to_numpy(backend.eval_step(backend.build(graph, weights))(backend.to_device(x)[0]))
+    np.testing.assert_allclose(got, reference.forward(graph, weights, x), rtol=1e-4, atol=1e-6)
 
 
 # -- transformers ---------------------------------------------------------------------------------
