@@ -15,7 +15,7 @@ from dlbench.errors import ConfigError
 from dlbench.graph import Graph
 from dlbench.optim import OptimizerSpec
 from dlbench.precision import FRAMEWORK_PRECISIONS
-from dlbench_backends.torch import gpu, replication
+from dlbench_backends.torch import attention, gpu, replication
 from dlbench_backends.torch import model as graph_model
 from dlbench_backends.torch import precision as amp
 from dlbench_backends.torch.optim import make_optimizer
@@ -118,7 +118,7 @@ class TorchBackend(Backend):
         if xt.ndim == 4:  # NHWC -> NCHW shape; the permuted view already is channels-last in memory
             xt = xt.permute(0, 3, 1, 2)
             xt = xt.contiguous(memory_format=torch.channels_last if self.settings["channels_last"] else torch.contiguous_format)
-        xt = xt.to(self.torch_device, self.torch_dtype)
+        xt = xt.to(self.torch_device, self.torch_dtype if xt.is_floating_point() else None)  # token ids stay ints
         return xt, (None if y is None else torch.from_numpy(y).to(self.torch_device))
 
     def train_step(self, model: TorchModel, optimizer: OptimizerSpec, seed: int):
@@ -133,8 +133,8 @@ class TorchBackend(Backend):
                 module.train()
             opt.zero_grad(set_to_none=True)
             with cast():
-                logits = forward(x)
-                loss = F.cross_entropy(logits.to(dtype) if mixed else logits, y)  # the loss in float32
+                logits = forward(x).flatten(0, -2)  # (N, T, V): every position's prediction counts alike
+                loss = F.cross_entropy(logits.to(dtype) if mixed else logits, y.flatten())  # the loss in float32
             if scaler is None:
                 loss.backward()
                 opt.step()
@@ -177,6 +177,7 @@ class TorchBackend(Backend):
             return None, (f"torch.utils.flop_counter does not see the recurrence of {', '.join(unseen)} "
                           "(fused RNN kernels have no FLOP formula)")
         step = self.train_step(model, optimizer, seed=0)
-        with FlopCounterMode(display=False) as counter:
+        with FlopCounterMode(display=False, custom_mapping=attention.flop_formulas()) as counter:
             step(x, y)
-        return float(counter.get_total_flops()), "torch.utils.flop_counter: one executed step (conv/matmul, fwd+bwd)"
+        return (float(counter.get_total_flops()),
+                "torch.utils.flop_counter: one executed step (conv/matmul/attention, fwd+bwd)")

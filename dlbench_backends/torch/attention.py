@@ -1,0 +1,49 @@
+"""Multi-head self-attention as PyTorch runs it fastest: one fused projection to [q | k | v], then
+``F.scaled_dot_product_attention`` on (N, H, T, hd), which dispatches to a fused kernel (flash
+attention on the CPU and, on CUDA, flash, memory-efficient or cuDNN attention) where its inputs allow
+and to the plain matmul-softmax-matmul otherwise (on the CPU: with dropout).
+
+The canonical ``qkv_kernel`` (D, 3·H·hd) is [q | k | v], each head-major: the projection's output
+viewed as (N, T, 3, H, hd) is exactly that split, so loading is a transpose into ``nn.Linear``'s
+(out, in) and nothing else.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlbench.graph import MultiHeadAttention
+
+#: canonical parameter -> (this module's tensor, whether torch keeps it transposed)
+PARAMS = {"qkv_kernel": ("qkv.weight", True), "qkv_bias": ("qkv.bias", False),
+          "out_kernel": ("out.weight", True), "out_bias": ("out.bias", False)}
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, layer: MultiHeadAttention, width: int, head_size: int):
+        super().__init__()
+        inner = layer.heads * head_size
+        self.qkv = nn.Linear(width, 3 * inner, bias=layer.use_bias)
+        self.out = nn.Linear(inner, width, bias=layer.use_bias)
+        self.heads, self.head_size, self.causal, self.dropout = layer.heads, head_size, layer.causal, layer.dropout
+
+    def forward(self, x):
+        n, t, _ = x.shape
+        q, k, v = self.qkv(x).view(n, t, 3, self.heads, self.head_size).permute(2, 0, 3, 1, 4).unbind(0)
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                           is_causal=self.causal)  # scale: 1 / sqrt(hd), the default
+        return self.out(y.transpose(1, 2).reshape(n, t, -1))
+
+
+def flop_formulas() -> dict:
+    """FLOP formulas of the CPU's flash-attention kernels, which ``torch.utils.flop_counter`` lacks
+    (it has CUDA's): its own count for attention, forward and backward, as on CUDA."""
+    from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
+
+    aten = torch.ops.aten
+    return {aten._scaled_dot_product_flash_attention_for_cpu:
+            lambda q, k, v, *_, out_shape=None, **__: sdpa_flop_count(q, k, v),
+            aten._scaled_dot_product_flash_attention_for_cpu_backward:
+            lambda grad, q, k, v, *_, out_shape=None, **__: sdpa_backward_flop_count(grad, q, k, v)}
