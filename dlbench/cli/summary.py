@@ -22,6 +22,10 @@ def rows(r: Result) -> list[tuple[str, str]]:
     accuracy = (
         (f"{a['top1']:.4f}", f"{a['top5']:.4f}") if a.get("top1") is not None else (f"n/a ({a['reason']})",) * 2
     )
+    quality = [("top-1 accuracy", accuracy[0]), ("top-5 accuracy", accuracy[1])]
+    if a.get("val_loss") is not None:  # a language model
+        quality = [("validation loss", f"{a['val_loss']:.4f} nats per token ({a['bits_per_token']:.3f} bits)"),
+                   ("perplexity", f"{a['perplexity']:.2f}")]
     settings = ", ".join(f"{k}={v}" for k, v in r.backend["settings"].items()) or "defaults"
     return head + [
         ("settings", f"{settings}; batch {c['batch_size']}, {c['optimizer']} lr {r.config['lr'] or 'default'}, seed {c['seed']}"),
@@ -38,8 +42,7 @@ def rows(r: Result) -> list[tuple[str, str]]:
         ("achieved", si(f["achieved_flops_per_s"], "FLOP/s")),
         ("utilisation", utilisation(f)),
         *memory_rows(r.memory),
-        ("top-1 accuracy", accuracy[0]),
-        ("top-5 accuracy", accuracy[1]),
+        *quality,
         ("loss first -> final", f"{r.loss['first']:.4f} -> {r.loss['final']:.4f}"),
         ("wall time", f"{t['wall_time_s']:.1f} s"),
         *([("time to accuracy", describe_target(r.target))] if r.target else []),
@@ -53,7 +56,8 @@ def step_time_rows(t: dict) -> list[tuple[str, str]]:
     return [("step time median", ms(s["median"])),
             ("step time p10 / p90", f"{ms(s['p10'])} / {ms(s['p90'])}"),
             ("step time mean ± std", f"{ms(s['mean'])} ± {ms(s['std'])}"),
-            ("throughput", f"{t['throughput_samples_per_s']:,.1f} samples/s")]
+            ("throughput", f"{t['throughput_samples_per_s']:,.1f} samples/s"
+                           + (f", {t['throughput_tokens_per_s']:,.0f} tokens/s" if t.get("throughput_tokens_per_s") else ""))]
 
 
 def data_used(r: Result) -> str:
