@@ -1,13 +1,13 @@
 """Multi-head self-attention, two ways (the ``attention`` option):
 
+- ``einsum`` (the default): one layer of our own holding the canonical variables as they are: one
+  fused (D, 3·H·hd) projection, then einsums for the scores and the weighted values;
 - ``keras``: Keras's own ``keras.layers.MultiHeadAttention``: three EinsumDense projections whose
-  kernels (D, H, hd) are the canonical [q | k | v] columns reshaped, an output kernel (H, hd, D);
-- ``einsum``: one layer of our own holding the canonical variables as they are: one fused
-  (D, 3·H·hd) projection, then einsums for the scores and the weighted values.
+  kernels (D, H, hd) are the canonical [q | k | v] columns reshaped, an output kernel (H, hd, D).
 
-Both compute softmax(q kᵀ / sqrt(hd) + mask) v per head in the same order of operations up to
-round-off (the softmax in float32 under a mixed policy); attention dropout drops the weights while
-training, through a ``keras.layers.Dropout`` that ``seed_dropout`` seeds.
+Both compute softmax(q kᵀ / sqrt(hd) + mask) v per head, equal up to round-off (the softmax in
+float32 under a mixed policy); attention dropout drops the weights while training, through a
+``keras.layers.Dropout`` that ``seed_dropout`` seeds.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from dlbench.graph import MultiHeadAttention
 
-IMPLEMENTATIONS = ("keras", "einsum")
+IMPLEMENTATIONS = ("einsum", "keras")
 _QKV = ("query", "key", "value")
 
 
@@ -41,12 +41,11 @@ class KerasAttention(keras.layers.MultiHeadAttention):
     def compute_output_spec(self, x, training=None):
         return super().compute_output_spec(x, x)
 
-    def _parts(self, pname: str):
-        if pname == "qkv_kernel":
-            return [getattr(self, f"_{p}_dense").kernel for p in _QKV]
-        if pname == "qkv_bias":
-            return [getattr(self, f"_{p}_dense").bias for p in _QKV]
-        return [self._output_dense.kernel if pname == "out_kernel" else self._output_dense.bias]
+    def _parts(self, pname: str) -> list:
+        """The Keras variables holding canonical ``pname``: q, k and v's for the fused projection."""
+        if pname.startswith("qkv"):
+            return [getattr(getattr(self, f"{p}_dense"), pname[4:]) for p in _QKV]
+        return [getattr(self.output_dense, pname[4:])]
 
     def assign_canonical(self, pname: str, value: np.ndarray) -> None:
         parts = self._parts(pname)

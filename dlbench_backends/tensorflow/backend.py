@@ -20,7 +20,7 @@ from dlbench.errors import ConfigError  # noqa: E402
 from dlbench.graph import Graph  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
 from dlbench.precision import FRAMEWORK_PRECISIONS, LOSS_SCALED  # noqa: E402
-from dlbench_backends.tensorflow import attention, gpu, replication  # noqa: E402
+from dlbench_backends.tensorflow import attention, flops, gpu, replication  # noqa: E402
 from dlbench_backends.tensorflow import model as graph_model  # noqa: E402
 from dlbench_backends.tensorflow import precision as amp  # noqa: E402
 from dlbench_backends.tensorflow.optim import LossScaleOptimizer, dense, make_optimizer  # noqa: E402
@@ -60,8 +60,12 @@ class TensorFlowBackend(Backend):
         # on MobileNetV2's depthwise convolutions. Default on, as Keras 3's jit_compile="auto" does.
         "xla": Option(True, "compile the train and eval tf.functions with XLA (jit_compile)", (True, False),
                       tune={"cpu": (True, False), "gpu": (True, False)}, compiles=(True,)),
-        "attention": Option("keras", "multi-head attention: Keras's MultiHeadAttention layer (keras) or one layer of "
-                            "einsums over the fused [q | k | v] projection (einsum)", attention.IMPLEMENTATIONS),
+        # not tuned: interleaved train steps on the 2-core reference CPU found einsum never slower beyond the noise
+        # (gpt_char: 0.91 [0.85, 1.04] of keras's step without XLA, 0.98 [0.93, 1.05] with; vit_tiny: 0.99
+        # [0.96, 1.03] and 0.95 [0.92, 0.98]) and quicker to compile; a tuned option would double every
+        # model's tuning candidates, convolutional ones included, for no model that Keras's layer wins
+        "attention": Option("einsum", "multi-head attention: one layer of einsums over the fused [q | k | v] "
+                            "projection (einsum) or Keras's MultiHeadAttention layer (keras)", attention.IMPLEMENTATIONS),
     }
     dtypes = ("float32", "float64")
     precisions = FRAMEWORK_PRECISIONS
@@ -218,6 +222,7 @@ class TensorFlowBackend(Backend):
 
     def train_step_flops(self, model: TFModel, optimizer: OptimizerSpec, x, y):
         profiler, logger = tf.compat.v1.profiler, tf.get_logger()
+        flops.register()
         level = logger.level
         logger.setLevel("ERROR")  # the v1 profiler logs deprecation notices
         try:
@@ -233,7 +238,7 @@ class TensorFlowBackend(Backend):
         finally:
             logger.setLevel(level)
         method = ("tf.compat.v1.profiler float_operation() on the traced step graph "
-                  "(fwd, bwd and update ops with flops stats)")
+                  "(fwd, bwd and update ops with flops stats; Einsum counted from its equation by dlbench)")
         if kinds & {"If", "StatelessIf"}:
             method += "; the loss-scaled update inside tf.cond is not counted"
         return float(stats.total_float_ops), method

@@ -164,7 +164,7 @@ def input_dtype(x: np.ndarray, dtype: str):
     return tf.int32 if np.issubdtype(x.dtype, np.integer) else dtype
 
 
-def build_model(graph: Graph, dtype_policy: str = "float32", attention_impl: str = "keras") -> keras.Model:
+def build_model(graph: Graph, dtype_policy: str = "float32", attention_impl: str = "einsum") -> keras.Model:
     """A functional Keras model of ``graph``; each node's (last) Keras layer is named after it.
 
     Under a mixed policy the logits are cast back to float32 by a final linear activation.
