@@ -20,10 +20,10 @@ from dlbench.errors import ConfigError  # noqa: E402
 from dlbench.graph import Graph  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
 from dlbench.precision import FRAMEWORK_PRECISIONS, LOSS_SCALED  # noqa: E402
-from dlbench_backends.tensorflow import gpu, replication  # noqa: E402
+from dlbench_backends.tensorflow import attention, flops, gpu, replication  # noqa: E402
 from dlbench_backends.tensorflow import model as graph_model  # noqa: E402
 from dlbench_backends.tensorflow import precision as amp  # noqa: E402
-from dlbench_backends.tensorflow.optim import LossScaleOptimizer, make_optimizer  # noqa: E402
+from dlbench_backends.tensorflow.optim import LossScaleOptimizer, dense, make_optimizer  # noqa: E402
 
 
 @dataclass
@@ -39,11 +39,9 @@ def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
-def _dropout_layers(layer: keras.layers.Layer):
-    for sub in getattr(layer, "layers", ()):
-        if isinstance(sub, keras.layers.Dropout):
-            yield sub
-        yield from _dropout_layers(sub)
+def _dropout_layers(model: keras.Model):
+    # every layer, nested ones too (attention's dropout on its weights), each once
+    return [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, keras.layers.Dropout)]
 
 
 def seed_dropout(model: keras.Model, seed: int) -> None:
@@ -62,6 +60,12 @@ class TensorFlowBackend(Backend):
         # on MobileNetV2's depthwise convolutions. Default on, as Keras 3's jit_compile="auto" does.
         "xla": Option(True, "compile the train and eval tf.functions with XLA (jit_compile)", (True, False),
                       tune={"cpu": (True, False), "gpu": (True, False)}, compiles=(True,)),
+        # not tuned: interleaved train steps on the 2-core reference CPU found einsum never slower beyond the noise
+        # (gpt_char: 0.91 [0.85, 1.04] of keras's step without XLA, 0.98 [0.93, 1.05] with; vit_tiny: 0.99
+        # [0.96, 1.03] and 0.95 [0.92, 0.98]) and quicker to compile; a tuned option would double every
+        # model's tuning candidates, convolutional ones included, for no model that Keras's layer wins
+        "attention": Option("einsum", "multi-head attention: one layer of einsums over the fused [q | k | v] "
+                            "projection (einsum) or Keras's MultiHeadAttention layer (keras)", attention.IMPLEMENTATIONS),
     }
     dtypes = ("float32", "float64")
     precisions = FRAMEWORK_PRECISIONS
@@ -128,7 +132,7 @@ class TensorFlowBackend(Backend):
 
     def build(self, graph: Graph, weights) -> TFModel:
         with self._scope():
-            model = graph_model.build_model(graph, self.policy)
+            model = graph_model.build_model(graph, self.policy, self.settings["attention"])
             graph_model.load_weights(model, graph, weights)
         self._reset_memory()
         return TFModel(model, graph)
@@ -162,7 +166,7 @@ class TensorFlowBackend(Backend):
             return replication.distribute(self, x, y)
         with tf.device(self.tf_device):
             # identity forces the copy onto the device now, not at the first step
-            xt = tf.identity(tf.convert_to_tensor(x, dtype=self.dtype))
+            xt = tf.identity(tf.convert_to_tensor(x, dtype=graph_model.input_dtype(x, self.dtype)))
             yt = None if y is None else tf.identity(tf.convert_to_tensor(y, dtype=tf.int64))
         return xt, yt
 
@@ -181,7 +185,7 @@ class TensorFlowBackend(Backend):
                 with tf.GradientTape() as tape:
                     loss = cross_entropy(net(x, training=True), y)
                     target = loss if scaler is None else scaler.scale_loss(loss)
-                grads = tape.gradient(target, params)
+                grads = dense(tape.gradient(target, params))
                 (opt if scaler is None else scaler).apply(grads)
             return loss
 
@@ -218,6 +222,7 @@ class TensorFlowBackend(Backend):
 
     def train_step_flops(self, model: TFModel, optimizer: OptimizerSpec, x, y):
         profiler, logger = tf.compat.v1.profiler, tf.get_logger()
+        flops.register()
         level = logger.level
         logger.setLevel("ERROR")  # the v1 profiler logs deprecation notices
         try:
@@ -233,7 +238,7 @@ class TensorFlowBackend(Backend):
         finally:
             logger.setLevel(level)
         method = ("tf.compat.v1.profiler float_operation() on the traced step graph "
-                  "(fwd, bwd and update ops with flops stats)")
+                  "(fwd, bwd and update ops with flops stats; Einsum counted from its equation by dlbench)")
         if kinds & {"If", "StatelessIf"}:
             method += "; the loss-scaled update inside tf.cond is not counted"
         return float(stats.total_float_ops), method

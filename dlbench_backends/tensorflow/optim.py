@@ -67,6 +67,13 @@ class Optimizer:
         p.assign_sub(step_size * (m / denom))
 
 
+def dense(grads: Sequence) -> list[tf.Tensor]:
+    """The gradients as dense tensors. An embedding lookup's is ``IndexedSlices`` (with a tied head's
+    dense one added, slices of V + N·T rows); dlbench's update rules are dense, as torch's are for
+    an ``nn.Embedding``: every row's optimiser state moves at every step."""
+    return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+
+
 def make_optimizer(spec: OptimizerSpec, params: Sequence[tf.Variable]) -> Optimizer:
     return Optimizer(spec, params)
 

@@ -12,7 +12,8 @@ from dlbench.errors import ConfigError
 from dlbench.optim import OptimizerSpec
 from dlbench.precision import LOSS_SCALED
 from dlbench_backends.tensorflow.distributed import ENGINE
-from dlbench_backends.tensorflow.optim import Optimizer, make_optimizer
+from dlbench_backends.tensorflow.model import input_dtype
+from dlbench_backends.tensorflow.optim import Optimizer, dense, make_optimizer
 
 SUM = tf.distribute.ReduceOp.SUM
 
@@ -57,7 +58,7 @@ def mirrored_step(backend, net, spec: OptimizerSpec, loss_fn: Callable) -> Calla
     def gradients(x, y):
         with tf.GradientTape() as tape:
             loss = loss_fn(net(x, training=True), y) / n  # this slice's share of the global mean
-        return loss, tape.gradient(loss, params)
+        return loss, dense(tape.gradient(loss, params))
 
     def apply(p, g, slots, t):
         update(p, tf.cast(g, p.dtype), slots, t, spec)
@@ -92,4 +93,4 @@ def distribute(backend, x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
         return fn
 
     values = backend.strategy.experimental_distribute_values_from_function
-    return values(part(x, backend.dtype)), values(part(y, tf.int64))
+    return values(part(x, input_dtype(x, backend.dtype))), values(part(y, tf.int64))
