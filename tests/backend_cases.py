@@ -132,7 +132,8 @@ CASES = {
 
 #: the zoo but its two largest, AlexNet and VGG16, whose layer kinds the smaller ones have (their counts
 #: against the published ones: tests/test_graph.py), and a graph of every layer kind
-MODELS = ["perceptron", "mlp", "lenet5", "alvinn", "shallow_vgg", "resnet50", "mobilenet_v2", "lstm", "every_layer"]
+MODELS = ["perceptron", "mlp", "lenet5", "alvinn", "shallow_vgg", "resnet50", "mobilenet_v2", "lstm", "every_layer",
+          "vit_tiny", "gpt_char"]
 
 
 @functools.cache

@@ -41,6 +41,8 @@ class JaxModel:
 
 
 def _loss(logits, labels):
+    """The mean cross-entropy over every prediction: (N,) labels of (N, V) logits, or a next token per
+    position, (N, T) of (N, T, V)."""
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
@@ -168,7 +170,8 @@ class JaxBackend(Backend):
 
     # -- data and steps --------------------------------------------------------------------
     def to_device(self, x: np.ndarray, y: np.ndarray | None = None):
-        xd = jax.device_put(np.asarray(x, self.np_dtype), self.batch_placement)
+        x = np.asarray(x, np.int32 if np.issubdtype(x.dtype, np.integer) else self.np_dtype)  # token ids stay ids
+        xd = jax.device_put(x, self.batch_placement)
         return xd, (None if y is None else jax.device_put(np.asarray(y, np.int32), self.batch_placement))
 
     def _scoped(self, model: JaxModel, fn: Callable) -> Callable:
