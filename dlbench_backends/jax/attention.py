@@ -4,9 +4,9 @@ canonical names: ``qkv_kernel`` (D, 3·H·hd) = [q | k | v], each head-major, ``
 
 The projection's (N, T, 3·H·hd) output reshapes to (N, T, 3, H, hd), which is already the
 (batch, time, heads, features) layout ``jax.nn.dot_product_attention`` takes. That function has no
-attention dropout, and casts its softmax to float32; so a training step with attention dropout, and
-float64 (``verify --dtype float64``), take Flax's written-out ``nn.dot_product_attention`` instead
-(the same scale 1/sqrt(hd), the same causal mask).
+attention dropout, so a training step with attention dropout takes Flax's written-out
+``nn.dot_product_attention`` instead (the same scale 1/sqrt(hd), the same causal mask), as does a
+model that ``jax.nn``'s cannot compute as asked (:func:`kernel`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,15 @@ def matmul_precision(precision: Any):
     return contextlib.nullcontext() if precision is None else jax.default_matmul_precision(_PRECISION_NAMES[precision])
 
 
+def kernel(dtype, platform: str) -> str:
+    """``"jax"`` (``jax.nn.dot_product_attention``) or ``"flax"`` (``nn.dot_product_attention``) for
+    computing in ``dtype`` on ``platform``: jax's casts its softmax to float32, so float64 (``verify
+    --dtype float64``) takes Flax's; and it asks float16 matmuls for the F16_F16_F32 algorithm, which
+    XLA:CPU lacks."""
+    dtype = jnp.dtype(dtype)
+    return "flax" if dtype == jnp.float64 or (dtype == jnp.float16 and platform == "cpu") else "jax"
+
+
 class SelfAttention(nn.Module):
     """Self-attention over a (N, T, D) batch: (N, T, D) out."""
 
@@ -40,6 +49,7 @@ class SelfAttention(nn.Module):
     dropout: float = 0.0
     precision: Any = None
     dtype: Any = None  # the computation dtype (None: the inputs'); parameters stay float32
+    kernel: str = "jax"  # see kernel()
 
     @nn.compact
     def __call__(self, x, train: bool = False):
@@ -60,7 +70,7 @@ class SelfAttention(nn.Module):
 
     def _attend(self, q, k, v, train: bool):
         dropout = train and self.dropout > 0
-        if not dropout and q.dtype != jnp.float64:
+        if not dropout and self.kernel == "jax":
             with matmul_precision(self.precision):
                 return jax.nn.dot_product_attention(q, k, v, is_causal=self.causal)
         t = q.shape[1]

@@ -22,7 +22,7 @@ from dlbench.errors import ConfigError
 from dlbench.graph import LSTM, Graph
 from dlbench.optim import OptimizerSpec
 from dlbench.precision import FRAMEWORK_PRECISIONS, LOSS_SCALED
-from dlbench_backends.jax import gpu, replication
+from dlbench_backends.jax import attention, gpu, replication
 from dlbench_backends.jax import model as graph_model
 from dlbench_backends.jax import precision as amp
 from dlbench_backends.jax.optim import make_optimizer
@@ -145,7 +145,8 @@ class JaxBackend(Backend):
         return JaxModel(module, graph, variables.get("params", {}), variables.get("batch_stats", {}))
 
     def build(self, graph: Graph, weights) -> JaxModel:
-        module = graph_model.build_model(graph, self.lax_precision, self.compute_dtype)
+        kernel = attention.kernel(self.compute_dtype or self.np_dtype, self.jax_device.platform)
+        module = graph_model.build_model(graph, self.lax_precision, self.compute_dtype, kernel)
         return self._wrap(module, graph, graph_model.load_weights(module, graph, weights, self.np_dtype))
 
     def build_native(self, factory, input_shape, num_classes, seed) -> JaxModel:

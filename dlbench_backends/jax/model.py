@@ -95,6 +95,7 @@ class GraphModule(nn.Module):
     precision: Any = None  # a jax.lax.Precision for convs and matmuls, None for the default
     #: mixed precision: compute in this dtype (bfloat16, float16) with float32 parameters and logits
     dtype: Any = None
+    attention: str = "jax"  # which dot-product attention: attention.kernel()
 
     def _apply(self, node: Node, layer: Layer, xs: list, train: bool, embeddings: dict):
         x = xs[0]
@@ -146,7 +147,7 @@ class GraphModule(nn.Module):
             return x[:, 0] if layer.mode == "class" else jnp.mean(x, axis=1)
         if isinstance(layer, MultiHeadAttention):
             return SelfAttention(layer.heads, layer.size(x.shape[1:]), layer.use_bias, layer.causal, layer.dropout,
-                                 self.precision, self.dtype, name=node.name)(x, train)
+                                 self.precision, self.dtype, self.attention, name=node.name)(x, train)
         return registry.plugin_layer(layer, "jax")(layer, name=node.name, precision=self.precision, dtype=self.dtype)(*xs)
 
     @nn.compact
@@ -160,8 +161,8 @@ class GraphModule(nn.Module):
         return logits if self.dtype is None else logits.astype(jnp.float32)  # the loss is computed in float32
 
 
-def build_model(graph: Graph, precision: Any = None, dtype: Any = None) -> GraphModule:
-    return GraphModule(graph, precision, dtype)
+def build_model(graph: Graph, precision: Any = None, dtype: Any = None, attention: str = "jax") -> GraphModule:
+    return GraphModule(graph, precision, dtype, attention)
 
 
 def _location(node: Node, pname: str) -> tuple[str, str]:
