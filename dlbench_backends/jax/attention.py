@@ -3,10 +3,12 @@ canonical names: ``qkv_kernel`` (D, 3·H·hd) = [q | k | v], each head-major, ``
 ``out_kernel`` (H·hd, D) and ``out_bias``; so weights load without any permutation.
 
 The projection's (N, T, 3·H·hd) output reshapes to (N, T, 3, H, hd), which is already the
-(batch, time, heads, features) layout ``jax.nn.dot_product_attention`` takes. That function has no
-attention dropout, so a training step with attention dropout takes Flax's written-out
-``nn.dot_product_attention`` instead (the same scale 1/sqrt(hd), the same causal mask), as does a
-model that ``jax.nn``'s cannot compute as asked (:func:`kernel`).
+(batch, time, heads, features) layout ``jax.nn.dot_product_attention`` takes. Flax's written-out
+``nn.dot_product_attention`` computes the same (the same scale 1/sqrt(hd), applied to q instead of
+the scores, the same causal mask; float32 round-off apart) and, on XLA:CPU, trains faster at some
+shapes: jax.nn's vmaps over query groups, which costs transposes. Which one runs is the backend's
+``attention`` option, a tuned performance setting (:func:`kernel_for`). A training step that drops
+attention weights always takes Flax's: jax.nn's has no dropout.
 """
 
 from __future__ import annotations
@@ -30,13 +32,16 @@ def matmul_precision(precision: Any):
     return contextlib.nullcontext() if precision is None else jax.default_matmul_precision(_PRECISION_NAMES[precision])
 
 
-def kernel(dtype, platform: str) -> str:
-    """``"jax"`` (``jax.nn.dot_product_attention``) or ``"flax"`` (``nn.dot_product_attention``) for
-    computing in ``dtype`` on ``platform``: jax's casts its softmax to float32, so float64 (``verify
-    --dtype float64``) takes Flax's; and it asks float16 matmuls for the F16_F16_F32 algorithm, which
-    XLA:CPU lacks."""
+KERNELS = {"jax": "jax.nn.dot_product_attention", "flax": "flax.linen.dot_product_attention (written out)"}
+
+
+def kernel_for(preferred: str, dtype, platform: str) -> str:
+    """The kernel that computes in ``dtype`` on ``platform``: ``preferred`` (``"jax"`` or ``"flax"``),
+    but Flax's where jax.nn's cannot compute as asked: it casts its softmax to float32, so not
+    float64 (``verify --dtype float64``); and it asks float16 matmuls for the F16_F16_F32 algorithm,
+    which XLA:CPU lacks."""
     dtype = jnp.dtype(dtype)
-    return "flax" if dtype == jnp.float64 or (dtype == jnp.float16 and platform == "cpu") else "jax"
+    return "flax" if dtype == jnp.float64 or (dtype == jnp.float16 and platform == "cpu") else preferred
 
 
 class SelfAttention(nn.Module):
@@ -49,7 +54,7 @@ class SelfAttention(nn.Module):
     dropout: float = 0.0
     precision: Any = None
     dtype: Any = None  # the computation dtype (None: the inputs'); parameters stay float32
-    kernel: str = "jax"  # see kernel()
+    kernel: str = "jax"  # see KERNELS
 
     @nn.compact
     def __call__(self, x, train: bool = False):

@@ -95,7 +95,7 @@ class GraphModule(nn.Module):
     precision: Any = None  # a jax.lax.Precision for convs and matmuls, None for the default
     #: mixed precision: compute in this dtype (bfloat16, float16) with float32 parameters and logits
     dtype: Any = None
-    attention: str = "jax"  # which dot-product attention: attention.kernel()
+    attention: str = "jax"  # the dot-product attention kernel: attention.KERNELS
 
     def _apply(self, node: Node, layer: Layer, xs: list, train: bool, embeddings: dict):
         x = xs[0]
