@@ -98,8 +98,6 @@ def logits(backend: Backend, model, x: np.ndarray) -> np.ndarray:
 
 #: (backend, case) -> why it fails, until fixed
 KNOWN_BUGS: dict[tuple[str, str], str] = {  # (backend, case): why it fails, while it does
-    **{(b, c): "the transformer layers are not built by this backend yet" for b in ("jax",)
-       for c in ("gelu_layer_norm", "tiny_gpt", "tiny_vit")},
 }
 
 

@@ -301,7 +301,7 @@ def test_dlbench_run_tunes_then_reuses_the_cache_in_the_worker(tunable, tmp_path
 @pytest.mark.parametrize("module, cls, performance", [
     pytest.param("dlbench_backends.torch.backend", "TorchBackend", {"compile", "channels_last"}, marks=pytest.mark.torch),
     pytest.param("dlbench_backends.tensorflow.backend", "TensorFlowBackend", {"xla"}, marks=pytest.mark.tensorflow),
-    pytest.param("dlbench_backends.jax.backend", "JaxBackend", set(), marks=pytest.mark.jax),
+    pytest.param("dlbench_backends.jax.backend", "JaxBackend", {"attention"}, marks=pytest.mark.jax),
 ])
 def test_built_in_backends_declare_only_speed_settings_as_performance(module, cls, performance):
     if not has(module.split(".")[1]):

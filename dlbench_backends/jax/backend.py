@@ -22,7 +22,7 @@ from dlbench.errors import ConfigError
 from dlbench.graph import LSTM, Graph
 from dlbench.optim import OptimizerSpec
 from dlbench.precision import FRAMEWORK_PRECISIONS, LOSS_SCALED
-from dlbench_backends.jax import gpu, replication
+from dlbench_backends.jax import attention, gpu, replication
 from dlbench_backends.jax import model as graph_model
 from dlbench_backends.jax import precision as amp
 from dlbench_backends.jax.optim import make_optimizer
@@ -41,6 +41,8 @@ class JaxModel:
 
 
 def _loss(logits, labels):
+    """The mean cross-entropy over every prediction: (N,) labels of (N, V) logits, or a next token per
+    position, (N, T) of (N, T, V)."""
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
@@ -81,10 +83,14 @@ def make_eval_fn(module: nn.Module) -> Callable:
 
 class JaxBackend(Backend):
     name = "jax"
-    # No performance setting to tune: jax.jit with donated state is how JAX always runs (fixed_settings),
-    # and the remaining knobs change numerics (matmul precision) or are process-wide XLA flags that
-    # cannot be timed side by side in one process. Matmul precision is numerics: it follows --precision.
-    options: dict[str, Option] = {}
+    # jax.jit with donated state is how JAX always runs (fixed_settings); the other knobs change numerics
+    # (matmul precision follows --precision) or are process-wide XLA flags that cannot be timed side by
+    # side in one process. The attention kernel changes speed only (float32 round-off apart).
+    options = {
+        "attention": Option("jax", "self-attention's kernel: jax.nn.dot_product_attention (jax) or Flax's "
+                            "written-out nn.dot_product_attention (flax)", tuple(attention.KERNELS),
+                            tune={"cpu": ("jax", "flax"), "gpu": ("jax", "flax")}),
+    }
     dtypes = ("float32", "float64")
     precisions = FRAMEWORK_PRECISIONS
     fixed_settings = {"jit": True}  # every step is a jax.jit-compiled XLA program
@@ -104,6 +110,8 @@ class JaxBackend(Backend):
         amp.configure(self)
         self.matmul_precision, self.lax_precision = amp.MATMUL[precision]
         self.compute_dtype = amp.COMPUTE.get(precision)  # None: the inputs' dtype (float32 or float64)
+        self.attention_kernel = attention.kernel_for(self.settings["attention"],
+                                                     self.compute_dtype or self.np_dtype, self.jax_device.platform)
         self.batch_placement = self.state_placement = self.jax_device  # a mesh's shardings after replicate()
 
     def environment(self) -> dict:
@@ -118,6 +126,7 @@ class JaxBackend(Backend):
             "device_kind": dev.device_kind,
             "device_name": dev.device_kind if dev.platform != "cpu" else cpu_model(),
             "matmul_precision": self.matmul_precision,
+            "attention_kernel": attention.KERNELS[self.attention_kernel],  # may differ from the option's: kernel_for
             "precision": self.precision_used,
             **amp.describe(self),
             "threads": usable_cores(),
@@ -143,7 +152,7 @@ class JaxBackend(Backend):
         return JaxModel(module, graph, variables.get("params", {}), variables.get("batch_stats", {}))
 
     def build(self, graph: Graph, weights) -> JaxModel:
-        module = graph_model.build_model(graph, self.lax_precision, self.compute_dtype)
+        module = graph_model.build_model(graph, self.lax_precision, self.compute_dtype, self.attention_kernel)
         return self._wrap(module, graph, graph_model.load_weights(module, graph, weights, self.np_dtype))
 
     def build_native(self, factory, input_shape, num_classes, seed) -> JaxModel:
@@ -168,7 +177,8 @@ class JaxBackend(Backend):
 
     # -- data and steps --------------------------------------------------------------------
     def to_device(self, x: np.ndarray, y: np.ndarray | None = None):
-        xd = jax.device_put(np.asarray(x, self.np_dtype), self.batch_placement)
+        x = np.asarray(x, np.int32 if np.issubdtype(x.dtype, np.integer) else self.np_dtype)  # token ids stay ids
+        xd = jax.device_put(x, self.batch_placement)
         return xd, (None if y is None else jax.device_put(np.asarray(y, np.int32), self.batch_placement))
 
     def _scoped(self, model: JaxModel, fn: Callable) -> Callable:

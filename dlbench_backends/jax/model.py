@@ -2,9 +2,11 @@
 
 Flax shares the canonical layout: conv kernels are HWIO (a depthwise conv's (kh, kw, 1, C) too),
 dense kernels (in, out), a reshape of NHWC flattens in (H, W, C) order, and the LSTM is a small
-module of our own holding the canonical ``kernel``, ``recurrent_kernel`` and ``bias``, so weights
-load without any permutation. Variables are
-``{"params": {node: {...}}, "batch_stats": {node: {"mean", "var"}}}``, one entry per node.
+module of our own holding the canonical ``kernel``, ``recurrent_kernel`` and ``bias``, as are the
+attention (:mod:`.attention`) and the token layers (:mod:`.tokens`), so weights load without any
+permutation; batch and layer norm rename only (``gamma`` is Flax's ``scale``). Variables are
+``{"params": {node: {...}}, "batch_stats": {node: {"mean", "var"}}}``, one entry per node. A tied
+output head has no entry: it reads its embedding's.
 """
 
 from __future__ import annotations
@@ -20,19 +22,24 @@ import numpy as np
 from dlbench.errors import ConfigError
 from dlbench import registry
 from dlbench.graph import (
-    INPUT, LSTM, Activation, Add, AvgPool2d, BatchNorm, Concat, Conv2d, Dense, Dropout, Flatten,
-    GlobalAvgPool2d, Graph, Layer, MaxPool2d, Node, Reshape,
+    INPUT, LSTM, Activation, Add, AvgPool2d, BatchNorm, ClassToken, Concat, Conv2d, Dense, Dropout, Flatten,
+    GlobalAvgPool2d, Graph, Layer, LayerNorm, MaxPool2d, MultiHeadAttention, Node, PositionEmbedding, Reshape,
+    TiedDense, TokenEmbedding, TokenPool,
 )
+from dlbench_backends.jax.attention import SelfAttention
+from dlbench_backends.jax.tokens import Embed, PositionEmbed, PrependToken
 
 Variables = dict[str, dict[str, dict[str, Any]]]
 
 _ACTIVATIONS = {
     "relu": nn.relu, "relu6": nn.relu6, "tanh": jnp.tanh, "sigmoid": nn.sigmoid,
     "softmax": lambda x: nn.softmax(x, axis=-1),
+    "gelu": lambda x: nn.gelu(x, approximate=False), "gelu_tanh": lambda x: nn.gelu(x, approximate=True),
 }
-# canonical parameter name -> (Flax collection, Flax name)
-_BN = {"gamma": ("params", "scale"), "beta": ("params", "bias"),
-       "moving_mean": ("batch_stats", "mean"), "moving_var": ("batch_stats", "var")}
+# canonical parameter name -> (Flax collection, Flax name), for the layers Flax names differently
+_LN = {"gamma": ("params", "scale"), "beta": ("params", "bias")}
+_RENAMED = {BatchNorm: {**_LN, "moving_mean": ("batch_stats", "mean"), "moving_var": ("batch_stats", "var")},
+            LayerNorm: _LN}
 
 
 def _pair(v) -> tuple[int, int]:
@@ -88,8 +95,9 @@ class GraphModule(nn.Module):
     precision: Any = None  # a jax.lax.Precision for convs and matmuls, None for the default
     #: mixed precision: compute in this dtype (bfloat16, float16) with float32 parameters and logits
     dtype: Any = None
+    attention: str = "jax"  # the dot-product attention kernel: attention.KERNELS
 
-    def _apply(self, node: Node, layer: Layer, xs: list, train: bool):
+    def _apply(self, node: Node, layer: Layer, xs: list, train: bool, embeddings: dict):
         x = xs[0]
         if isinstance(layer, Conv2d):
             (ph, pw) = _pair(layer.padding)
@@ -115,6 +123,8 @@ class GraphModule(nn.Module):
         if isinstance(layer, BatchNorm):  # statistics are reduced in float32 under mixed precision too
             return nn.BatchNorm(use_running_average=not train, momentum=layer.momentum, epsilon=layer.eps,
                                 use_fast_variance=False, dtype=self.dtype, name=node.name)(x)
+        if isinstance(layer, LayerNorm):  # two-pass variance, as the reference; statistics in float32 when mixed
+            return nn.LayerNorm(layer.eps, use_fast_variance=False, dtype=self.dtype, name=node.name)(x)
         if isinstance(layer, Dropout):
             return nn.Dropout(layer.rate, deterministic=not train, name=node.name)(x)
         if isinstance(layer, Activation):
@@ -123,35 +133,58 @@ class GraphModule(nn.Module):
             return xs[0] + xs[1]
         if isinstance(layer, Concat):
             return jnp.concatenate(xs, axis=-1)
+        if isinstance(layer, TokenEmbedding):
+            embed = embeddings[node.name] = Embed(layer.vocab, layer.dim, dtype=self.dtype, precision=self.precision,
+                                                  name=node.name)
+            return embed(x)
+        if isinstance(layer, TiedDense):
+            return embeddings[layer.tied_to].attend(x)
+        if isinstance(layer, PositionEmbedding):
+            return PositionEmbed(layer.max_len, name=node.name)(x)
+        if isinstance(layer, ClassToken):
+            return PrependToken(name=node.name)(x)
+        if isinstance(layer, TokenPool):
+            return x[:, 0] if layer.mode == "class" else jnp.mean(x, axis=1)
+        if isinstance(layer, MultiHeadAttention):
+            return SelfAttention(layer.heads, layer.size(x.shape[1:]), layer.use_bias, layer.causal, layer.dropout,
+                                 self.precision, self.dtype, self.attention, name=node.name)(x, train)
         return registry.plugin_layer(layer, "jax")(layer, name=node.name, precision=self.precision, dtype=self.dtype)(*xs)
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        values = {INPUT: x if self.dtype is None else x.astype(self.dtype)}
+        tokens = jnp.issubdtype(x.dtype, jnp.integer)  # token ids stay integers
+        values = {INPUT: x if self.dtype is None or tokens else x.astype(self.dtype)}
+        embeddings: dict[str, Embed] = {}  # node -> its module, for the output head tied to it
         for node in self.graph.nodes:
-            values[node.name] = self._apply(node, node.layer, [values[i] for i in node.inputs], train)
+            values[node.name] = self._apply(node, node.layer, [values[i] for i in node.inputs], train, embeddings)
         logits = values[self.graph.nodes[-1].name]
         return logits if self.dtype is None else logits.astype(jnp.float32)  # the loss is computed in float32
 
 
-def build_model(graph: Graph, precision: Any = None, dtype: Any = None) -> GraphModule:
-    return GraphModule(graph, precision, dtype)
+def build_model(graph: Graph, precision: Any = None, dtype: Any = None, attention: str = "jax") -> GraphModule:
+    return GraphModule(graph, precision, dtype, attention)
 
 
 def _location(node: Node, pname: str) -> tuple[str, str]:
-    return _BN[pname] if isinstance(node.layer, BatchNorm) else ("params", pname)
+    return _RENAMED.get(type(node.layer), {}).get(pname, ("params", pname))
 
 
-def abstract_variables(module: nn.Module, input_shape) -> Variables:
+def input_dtype(graph: Graph):
+    """int32 for token ids (a graph whose input feeds a token embedding), else float32."""
+    tokens = any(isinstance(n.layer, TokenEmbedding) and INPUT in n.inputs for n in graph.nodes)
+    return jnp.int32 if tokens else jnp.float32
+
+
+def abstract_variables(module: nn.Module, graph: Graph) -> Variables:
     """The variables' shapes and dtypes, traced without compiling or running anything."""
-    x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
+    x = jax.ShapeDtypeStruct((1, *graph.input_shape), input_dtype(graph))
     return jax.eval_shape(lambda x: module.init(jax.random.key(0), x, train=False), x)
 
 
 def load_weights(module: GraphModule, graph: Graph, weights: Mapping[str, np.ndarray], dtype=np.float32) -> Variables:
     """Flax variables (numpy arrays of ``dtype``) holding the canonical ``weights``; shapes are
     checked against what the module itself declares."""
-    expected = abstract_variables(module, graph.input_shape)
+    expected = abstract_variables(module, graph)
     variables: Variables = {c: {} for c in expected}
     for key, node, pname, _ in graph.named_params():
         col, fname = _location(node, pname)
