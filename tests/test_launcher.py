@@ -14,7 +14,7 @@ SRUN = {"SLURM_PROCID": "3", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1", "SLURM_N
 
 
 def test_both_launchers_give_rank_and_world():
-    assert detect(TORCHRUN) == Launch("torchrun", 1, 2, 1, 2)
+    assert detect(TORCHRUN) == Launch("torchrun", 1, 2, 1, 2, None, 29501)  # torchrun's store holds MASTER_PORT
     assert detect(SRUN) == Launch("slurm", 3, 8, 1, 2)
     assert detect({"SLURM_PROCID": "0", "SLURM_NTASKS": "1"}) == Launch()  # a one-task job step
     assert detect({"RANK": "3"}) == Launch()  # a stray RANK in the shell is not a launch
