@@ -150,11 +150,13 @@ def test_a_killed_replica_fails_the_run_with_its_reason_in_bounded_time(tmp_path
     assert earlier.read_text() == "{}"  # what was there before is untouched
 
 
-def _record(backend: str, replicas: int, per: int, throughput: float, model: str = "lenet5") -> dict:
+def _record(backend: str, replicas: int, per: int, throughput: float, model: str = "lenet5", processes: int = 1,
+            nodes: int = 1) -> dict:
     return {"status": "ok", "config.backend": backend, "config.model": model, "config.dataset": "synthetic",
             "config.device": "cpu", "config.precision": "float32", "config.batch_size": per,
             "config.backend_options": {}, "distributed.replicas": replicas, "distributed.per_replica_batch": per,
             "distributed.global_batch": per * replicas, "distributed.engine": f"{backend} engine",
+            "distributed.processes": processes, "distributed.nodes": nodes,
             "timing.throughput_samples_per_s": throughput}
 
 
@@ -177,4 +179,15 @@ def test_scaling_section_appears_only_with_replicated_records(tmp_path):
     lines = scaling.render(both, tmp_path / "r.md", plots=True)
     text = "\n".join(lines)
     assert "## Data-parallel scaling" in text and "83% (×1.67)" in text
+    assert (tmp_path / "r-scaling.png").stat().st_size > 1000
+
+
+def test_scaling_keeps_one_process_several_processes_and_nodes_apart(tmp_path):
+    df = pd.DataFrame([_record("jax", 1, 32, 1000.0), _record("jax", 2, 32, 1800.0),
+                       _record("jax", 2, 32, 1600.0, processes=2), _record("jax", 4, 32, 2000.0, processes=4, nodes=2)])
+    eff = scaling.efficiencies(scaling.points(df)).query("policy == 'weak'")
+    assert sorted(zip(eff["processes"], eff["nodes"], eff["efficiency"])) == [(1, 1, 0.9), (2, 1, 0.8), (4, 2, 0.5)]
+    text = "\n".join(scaling.render(df, tmp_path / "r.md", plots=True))
+    assert "| replicas | processes | nodes |" in " ".join(text.split())
+    assert "90% (×1.80)" in text and "80% (×1.60)" in text and "50% (×2.00)" in text
     assert (tmp_path / "r-scaling.png").stat().st_size > 1000
