@@ -187,13 +187,35 @@ def group(replicas: int, processes: int | None, one_per_replica: bool = False, l
     return Group(launch, processes, replicas)
 
 
-def failure(rank: int, code: int, message: str | None = None) -> str:
-    """How process ``rank`` ended (its exit code, negative for a signal), in words."""
+def ended(code: int, message: str | None = None) -> str:
+    """How a process ended (its exit code, negative for a signal), in words."""
     how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-    return f"rank {rank}: {how}" + (f": {message[:300]}" if message else "")
+    return how + (f": {message[:300]}" if message else "")
+
+
+def failure(rank: int, code: int, message: str | None = None) -> str:
+    return f"rank {rank}: {ended(code, message)}"
 
 
 FAILED = "a data-parallel process failed, so the run was stopped: "
+#: what the coordination service of JAX's and TensorFlow's multi-process runtimes (TSL's) reports
+#: when a process stops sending heartbeats: the task, as a rank or ``/job:worker/replica:0/task:N``
+_UNHEALTHY = re.compile(r"tasks are unhealthy \(stopped sending heartbeats\):\s*(?:/job:\w+/replica:\d+/task:)?(\d+)")
+
+
+def silent_rank(text: str) -> int | None:
+    """The process a coordination service declared dead in ``text`` (an error, a stderr tail), if any."""
+    m = _UNHEALTHY.search(text or "")
+    return int(m[1]) if m else None
+
+
+def explain(rank: int, how: str, text: str) -> str:
+    """Why process ``rank`` ended (``how``), blaming the process whose heartbeats stopped where the
+    coordination service named one: the others then end too, and are not the cause."""
+    silent = silent_rank(text)
+    if silent is None or silent == rank:
+        return FAILED + f"rank {rank}: {how}"
+    return FAILED + f"rank {silent}: stopped sending heartbeats (it died or hung), so rank {rank} ended: {how}"
 
 
 def collective_timeout(payload: Mapping) -> float:

@@ -12,11 +12,13 @@ run fails naming its rank; every process dies with the worker that started it.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import random
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -46,12 +48,17 @@ def start(entry: str, payload: dict, processes: int, progress: Callable[..., Non
                        "PYTHONUNBUFFERED": "1"}
                 procs.append(subprocess.Popen(isolation.worker_command(entry, given, outputs[rank]), env=env,
                                               stdout=subprocess.PIPE if rank == 0 else subprocess.DEVNULL,
-                                              stdin=subprocess.DEVNULL, text=True))
-            reader = threading.Thread(target=isolation.read_events, args=(procs[0].stdout, _forward(progress)),
-                                      daemon=True)
-            reader.start()
-            watch(procs, outputs)
-            reader.join(timeout=5)
+                                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True))
+            tails = [collections.deque(maxlen=isolation.STDERR_TAIL_LINES) for _ in procs]
+            readers = [threading.Thread(target=isolation.read_events, args=(procs[0].stdout, _forward(progress)),
+                                        daemon=True)]
+            readers += [threading.Thread(target=_relay, args=(proc.stderr, tail), daemon=True)
+                        for proc, tail in zip(procs, tails)]
+            for reader in readers:
+                reader.start()
+            watch(procs, outputs, tails)
+            for reader in readers:
+                reader.join(timeout=5)
             return json.loads(outputs[0].read_text())["output"]
         finally:
             for proc in procs:
@@ -60,7 +67,7 @@ def start(entry: str, payload: dict, processes: int, progress: Callable[..., Non
                 proc.wait()
 
 
-def watch(procs: list[subprocess.Popen], outputs: list[Path]) -> None:
+def watch(procs: list[subprocess.Popen], outputs: list[Path], tails: list[collections.deque]) -> None:
     """Wait until every process has exited cleanly; at the first that has not, raise its failure."""
     while True:
         codes = [proc.poll() for proc in procs]
@@ -69,10 +76,20 @@ def watch(procs: list[subprocess.Popen], outputs: list[Path]) -> None:
                 error = _error(outputs[rank])
                 if code == EXIT_INPUT_ERROR and error:
                     raise ConfigError(error["message"])
-                raise ReplicaFailed(launcher.FAILED + launcher.failure(rank, code, error and error["message"]))
+                message = error["message"] if error else None
+                time.sleep(POLL_S)  # the last lines of its stderr
+                raise ReplicaFailed(launcher.explain(rank, launcher.ended(code, message),
+                                                     f"{message}\n{''.join(tails[rank])}"))
         if all(code == 0 for code in codes):
             return
         time.sleep(POLL_S)
+
+
+def _relay(stream, tail: collections.deque) -> None:
+    """A process's stderr to this one's, its last lines kept."""
+    for line in stream:
+        sys.stderr.write(line)
+        tail.append(line)
 
 
 def _error(output: Path) -> dict | None:

@@ -13,6 +13,7 @@ processes itself (:mod:`dlbench.execution.local_launch`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any, Callable
 
@@ -21,6 +22,9 @@ from dlbench.execution import launcher, local_launch
 
 ENGINE = "tf.distribute.MirroredStrategy over {n} {kind} devices ({ops})"
 MULTI_WORKER_ENGINE = "tf.distribute.MultiWorkerMirroredStrategy over {p} worker processes, {n} replicas"
+
+#: seconds without a heartbeat after which the coordination service declares a worker dead
+HEARTBEAT_TIMEOUT_S = 20
 
 _joined: dict[str, Any] = {}  # the strategy of the workers this process joined
 
@@ -59,10 +63,23 @@ def _join(group: launcher.Group, payload: dict) -> None:
         tf.distribute.experimental.CommunicationImplementation.NCCL
     options = tf.distribute.experimental.CommunicationOptions(
         implementation=implementation, timeout_seconds=launcher.collective_timeout(payload))
+    _heartbeats()
     strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=_resolver(group.launch),
                                                          communication_options=options)
     _joined.update(strategy=strategy, collectives=f"{implementation.name} (CollectiveAllReduce)")
     _agree(strategy, payload, group.local_replicas)
+
+
+def _heartbeats() -> None:
+    """The coordination service the strategy starts, as it would configure it, but declaring a process
+    dead after :data:`HEARTBEAT_TIMEOUT_S` without heartbeats (a hung one, too) rather than TensorFlow's
+    default of minutes. Only a private call sets it: where it is missing, the default stays."""
+    from tensorflow.python.eager import context
+
+    with contextlib.suppress(AttributeError, TypeError):
+        context.context().configure_coordination_service(
+            service_type="standalone", service_leader="/job:worker/replica:0/task:0",
+            heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_S * 1000)
 
 
 def _resolver(launch: launcher.Launch) -> Any:
