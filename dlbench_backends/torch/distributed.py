@@ -69,7 +69,7 @@ def _adopt(launch: launcher.Launch) -> None:
     host, _, port = launch.coordinator.rpartition(":")
     if "RANK" not in os.environ:
         os.environ.update(WORLD_SIZE=str(launch.world_size), RANK=str(launch.rank), LOCAL_RANK=str(launch.local_rank),
-                          LOCAL_WORLD_SIZE=str(launch.local_world_size))
+                          LOCAL_WORLD_SIZE=str(launch.local_world_size), **{launcher.LAUNCHER_ENV: launch.launcher})
         os.environ.setdefault("MASTER_ADDR", host)
         os.environ.setdefault("MASTER_PORT", port)
 
