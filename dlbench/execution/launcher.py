@@ -69,7 +69,7 @@ class Launch:
         """``host:port`` of the coordinator, or a clear error when no variable names its host."""
         if self.host is None:
             raise ConfigError(f"{self.describe()}: no coordinator address; set MASTER_ADDR (the first "
-                              "node's host name) and MASTER_PORT for every process (see docs/clusters.md#across-machines)")
+                              "node's host name) and MASTER_PORT for every process (see docs/clusters.md#across-processes-and-machines)")
         return f"{self.host}:{self.port}"
 
     def describe(self) -> str:
@@ -102,7 +102,7 @@ def _tf_config(env: Mapping[str, str]) -> dict:
     try:
         return json.loads(env.get("TF_CONFIG") or "{}")
     except ValueError:
-        raise ConfigError("TF_CONFIG is not JSON (see docs/clusters.md#across-machines)") from None
+        raise ConfigError("TF_CONFIG is not JSON (see docs/clusters.md#across-processes-and-machines)") from None
 
 
 def detect(environ: Mapping[str, str] | None = None) -> Launch:

@@ -95,7 +95,7 @@ def _resolver(launch: launcher.Launch) -> Any:
                                               auto_set_gpu=False)
     if launch.nodes > 1:
         raise ConfigError(f"tensorflow: {launch.nodes} machines under {launch.launcher} need TF_CONFIG (every "
-                          "worker's host:port) or srun; see docs/clusters.md#across-machines")
+                          "worker's host:port) or srun; see docs/clusters.md#across-processes-and-machines")
     workers = [f"{launch.coordinator.rpartition(':')[0]}:{launch.port + i}" for i in range(launch.world_size)]
     return resolvers.SimpleClusterResolver(tf.train.ClusterSpec({"worker": workers}), task_type="worker",
                                            task_id=launch.rank, rpc_layer="grpc")
