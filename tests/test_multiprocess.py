@@ -154,3 +154,11 @@ def test_verify_proves_two_processes_train_as_one_process_does():
     for name in ("torch", "tensorflow", "jax"):
         assert f"{name} vs {name} x2 in 2 processes" in result.output
     assert "FAIL" not in result.output
+
+
+def test_the_summary_says_how_the_replicas_ran():
+    from dlbench.cli.summary import parallel_rows
+
+    assert parallel_rows({"replicas": 1}) == []
+    assert parallel_rows({"replicas": 8, "processes": 8, "nodes": 2, "collectives": "gloo", "global_batch": 256}) == [
+        ("replicas", "8 in 8 processes on 2 nodes, gloo; global batch 256")]
