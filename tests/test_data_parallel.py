@@ -124,6 +124,25 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def kill_one_of_two(proc: subprocess.Popen, marker: str, settle: float) -> tuple[str, float]:
+    """Wait for the two processes of ``proc``'s run (command lines holding ``marker``), let them train
+    ``settle`` seconds, SIGKILL the second: (``proc``'s stderr, seconds from the kill to its end)."""
+    try:
+        deadline, found = time.monotonic() + 240, []
+        while len(found) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            found = [p for p in _descendants(proc.pid) if marker in _cmdline(p)]
+        assert len(found) == 2, "the two processes never started"
+        time.sleep(settle)
+        os.kill(found[-1], signal.SIGKILL)
+        killed_at = time.monotonic()
+        _, err = proc.communicate(timeout=120)
+        return err, time.monotonic() - killed_at
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 @pytest.mark.torch
 @pytest.mark.skipif(not has("torch") or not sys.platform.startswith("linux"), reason="torch on Linux")
 def test_a_killed_replica_fails_the_run_with_its_reason_in_bounded_time(tmp_path):
@@ -132,21 +151,8 @@ def test_a_killed_replica_fails_the_run_with_its_reason_in_bounded_time(tmp_path
     proc = subprocess.Popen([sys.executable, "-m", "dlbench.cli", "run", "-b", "torch", "-m", "mlp", "-d", "synthetic",
                              "--steps", "1000000", "--batch-size", "8", "--replicas", "2", "--no-tune", "--timeout", "600",
                              "--output", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 240
-        replicas = []
-        while len(replicas) < 2 and time.monotonic() < deadline:
-            time.sleep(0.5)
-            replicas = [p for p in _descendants(proc.pid) if "spawn_main" in _cmdline(p)]
-        assert len(replicas) == 2, "the two replica processes never started"
-        time.sleep(3)  # let them join the process group and train
-        os.kill(replicas[-1], signal.SIGKILL)
-        killed_at = time.monotonic()
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert time.monotonic() - killed_at < 120
+    err, took = kill_one_of_two(proc, "spawn_main", settle=3)
+    assert took < 120
     assert proc.returncode == 1
     assert "a data-parallel process failed, so the run was stopped: rank 1: killed by signal 9" in err, err[-2000:]
     records = [json.loads(p.read_text()) for p in tmp_path.glob("*.json") if p != earlier]

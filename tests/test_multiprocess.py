@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from click.testing import CliRunner
 
 from dlbench.cli import cli
 from tests.conftest import ROOT, has
-from tests.test_data_parallel import _cmdline, _descendants
+from tests.test_data_parallel import _cmdline, _descendants, kill_one_of_two
 
 MULTI = [pytest.param(b, marks=[getattr(pytest.mark, b), pytest.mark.skipif(not has(b), reason=f"{b} not installed")])
          for b in ("jax", "tensorflow")]
@@ -73,21 +74,9 @@ def test_a_killed_process_ends_the_run_naming_its_rank(backend, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "dlbench.cli", "run", "-b", backend, *TINY[:4], "--steps", "1000000",
                              "--batch-size", "8", "--no-tune", "--replicas", "2", "--processes", "2", "--timeout", "300",
                              "--output", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        deadline, ranks = time.monotonic() + 180, []
-        while len(ranks) < 2 and time.monotonic() < deadline:
-            time.sleep(0.5)
-            ranks = [p for p in _descendants(proc.pid) if "dlbench.measure.entry:run" in _cmdline(p)]
-        assert len(ranks) == 2, "the two processes never started"
-        time.sleep(8)  # joined and training
-        os.kill(ranks[1], signal.SIGKILL)
-        killed_at = time.monotonic()
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert time.monotonic() - killed_at < 60
-    assert proc.returncode == 1
+    err, took = kill_one_of_two(proc, "dlbench.measure.entry:run", settle=8)  # joined and training
+    assert took < 60
+    assert proc.returncode == 1, err[-2000:]
     (record,) = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
     assert record["status"] == "failed"
     assert record["error"]["message"] == "a data-parallel process failed, so the run was stopped: rank 1: killed by signal 9"
@@ -102,17 +91,21 @@ def test_a_process_gone_from_a_plain_start_fails_the_record_of_rank_0(tmp_path):
     args = ["run", "-b", "jax", *TINY[:4], "--steps", "1000000", "--batch-size", "8", "--no-tune", "--replicas", "2",
             "--timeout", "300", "-q", "--output", str(tmp_path)]
     procs = [subprocess.Popen([sys.executable, "-m", "dlbench.cli", *args], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, **plain(rank, port)})
+                              stderr=subprocess.PIPE if rank == 0 else subprocess.DEVNULL, text=True, cwd=ROOT,
+                              env={**os.environ, **plain(rank, port)})
              for rank in (0, 1)]
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(procs[0].stderr), daemon=True).start()
+    worker = []
     try:
-        deadline, worker = time.monotonic() + 180, []
-        while not worker and time.monotonic() < deadline:
+        deadline = time.monotonic() + 180
+        while not any("connected to 1 peer ranks" in line for line in lines):  # gloo: the steps' collectives run
+            assert time.monotonic() < deadline and procs[0].poll() is None, "".join(lines)[-2000:]
             time.sleep(0.5)
-            worker = [p for p in _descendants(procs[1].pid) if "dlbench.execution.worker" in _cmdline(p)]
-        time.sleep(10)
+        worker = [p for p in _descendants(procs[1].pid) if "dlbench.execution.worker" in _cmdline(p)]
         os.kill(worker[0], signal.SIGSTOP)  # hung: alive, silent
         stopped_at = time.monotonic()
-        _, err = procs[0].communicate(timeout=120)
+        procs[0].wait(timeout=120)
     finally:
         for proc in procs:
             proc.kill()
