@@ -66,6 +66,8 @@ class RunConfig:
     #: data parallelism: replicas, and the global batch (strong scaling) instead of a per-replica one
     replicas: int = 1
     global_batch_size: int | None = None
+    #: processes the replicas run in; None: one per replica (torch), one (JAX, TensorFlow), or as launched
+    processes: int | None = None
     #: a language model's tokens per sequence; None: its context
     seq_len: int | None = None
     #: inference: at least this many requests and this many seconds of them
@@ -76,7 +78,7 @@ class RunConfig:
     def __post_init__(self):
         for name in ("batch_size", "epochs", "window", "replicas", "min_requests"):
             _positive_int(name, getattr(self, name))
-        for name in ("steps", "max_epochs", "global_batch_size", "seq_len"):
+        for name in ("steps", "max_epochs", "global_batch_size", "seq_len", "processes"):
             _positive_int(name, getattr(self, name), allow_none=True)
         if not isinstance(self.warmup, int) or self.warmup < 0:
             raise ConfigError(f"warmup must be a non-negative integer, got {self.warmup!r}")
@@ -107,6 +109,8 @@ class RunConfig:
         if self.global_batch_size is not None and self.global_batch_size % self.replicas:
             raise ConfigError(f"global batch size {self.global_batch_size} does not divide into "
                               f"{self.replicas} replicas")
+        if self.processes is not None and self.replicas % self.processes:
+            raise ConfigError(f"{self.replicas} replicas do not divide over {self.processes} processes")
         from dlbench.data.augment import Augment
 
         Augment.parse(self.augment)

@@ -29,3 +29,7 @@ class DataError(DlbenchError):
 
 class BackendUnavailableError(DlbenchError):
     """The backend is registered but its framework is not installed."""
+
+
+class ReplicaFailed(DlbenchError):
+    """A process of a data-parallel run died, hung past the collective timeout, or raised."""

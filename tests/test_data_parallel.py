@@ -56,22 +56,25 @@ def test_a_strong_scaling_run_splits_the_global_batch(tmp_path):
     assert d["batch_policy"].startswith("strong")
 
 
-@pytest.mark.torch
-@pytest.mark.skipif(not has("torch"), reason="torch not installed")
-def test_two_srun_tasks_make_one_record(tmp_path):
+# TensorFlow's two workers take ~45 s to start and meet here: slow (its plain start runs in the quick set)
+@pytest.mark.parametrize("backend", [p if p.values[0] != "tensorflow" else pytest.param(*p.values, marks=[*p.marks, pytest.mark.slow])
+                                     for p in BACKENDS])
+def test_two_srun_tasks_make_one_record(backend, tmp_path):
     """As ``srun --ntasks 2 dlbench run ... --replicas 2`` starts them: one process per task, told
-    apart by Slurm's variables alone; task 0 records, task 1 says it does not."""
+    apart by Slurm's variables alone, meeting on the first node of the step; task 0 records, task 1
+    says it does not."""
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "dlbench.cli", "run", "-b", "torch", "-m", "mlp", "-d", "synthetic", "--steps", "3",
+    cmd = [sys.executable, "-m", "dlbench.cli", "run", "-b", backend, "-m", "mlp", "-d", "synthetic", "--steps", "3",
            "--warmup", "1", "--batch-size", "8", "--replicas", "2", "--no-tune", "--timeout", "120", "-q",
            "--output", str(tmp_path)]
     tasks = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                               env={**os.environ, "SLURM_PROCID": str(rank), "SLURM_NTASKS": "2", "SLURM_LOCALID": str(rank),
-                                   "SLURM_NTASKS_PER_NODE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+                                   "SLURM_NTASKS_PER_NODE": "2", "SLURM_STEP_NODELIST": "localhost",
+                                   "SLURM_STEP_TASKS_PER_NODE": "2", "SLURM_STEP_NUM_TASKS": "2", "MASTER_PORT": str(port)})
              for rank in (0, 1)]
     try:
         outputs = [task.communicate(timeout=240) for task in tasks]
@@ -82,6 +85,7 @@ def test_two_srun_tasks_make_one_record(tmp_path):
     assert "process 1 of 2 (slurm) of a 2-replica run: process 0 writes the record" in outputs[1][1]
     records = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
     assert len(records) == 1 and records[0]["distributed"]["processes"] == 2
+    assert records[0]["distributed"]["launcher"] == "slurm"
 
 
 @pytest.mark.slow
@@ -120,6 +124,25 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def kill_one_of_two(proc: subprocess.Popen, marker: str, settle: float) -> tuple[str, float]:
+    """Wait for the two processes of ``proc``'s run (command lines holding ``marker``), let them train
+    ``settle`` seconds, SIGKILL the second: (``proc``'s stderr, seconds from the kill to its end)."""
+    try:
+        deadline, found = time.monotonic() + 240, []
+        while len(found) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            found = [p for p in _descendants(proc.pid) if marker in _cmdline(p)]
+        assert len(found) == 2, "the two processes never started"
+        time.sleep(settle)
+        os.kill(found[-1], signal.SIGKILL)
+        killed_at = time.monotonic()
+        _, err = proc.communicate(timeout=120)
+        return err, time.monotonic() - killed_at
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 @pytest.mark.torch
 @pytest.mark.skipif(not has("torch") or not sys.platform.startswith("linux"), reason="torch on Linux")
 def test_a_killed_replica_fails_the_run_with_its_reason_in_bounded_time(tmp_path):
@@ -128,33 +151,22 @@ def test_a_killed_replica_fails_the_run_with_its_reason_in_bounded_time(tmp_path
     proc = subprocess.Popen([sys.executable, "-m", "dlbench.cli", "run", "-b", "torch", "-m", "mlp", "-d", "synthetic",
                              "--steps", "1000000", "--batch-size", "8", "--replicas", "2", "--no-tune", "--timeout", "600",
                              "--output", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 240
-        replicas = []
-        while len(replicas) < 2 and time.monotonic() < deadline:
-            time.sleep(0.5)
-            replicas = [p for p in _descendants(proc.pid) if "spawn_main" in _cmdline(p)]
-        assert len(replicas) == 2, "the two replica processes never started"
-        time.sleep(3)  # let them join the process group and train
-        os.kill(replicas[-1], signal.SIGKILL)
-        killed_at = time.monotonic()
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert time.monotonic() - killed_at < 120
+    err, took = kill_one_of_two(proc, "spawn_main", settle=3)
+    assert took < 120
     assert proc.returncode == 1
-    assert "replica" in err and "killed by signal 9" in err, err[-2000:]
+    assert "a data-parallel process failed, so the run was stopped: rank 1: killed by signal 9" in err, err[-2000:]
     records = [json.loads(p.read_text()) for p in tmp_path.glob("*.json") if p != earlier]
     assert len(records) == 1 and records[0]["status"] == "failed"
     assert earlier.read_text() == "{}"  # what was there before is untouched
 
 
-def _record(backend: str, replicas: int, per: int, throughput: float, model: str = "lenet5") -> dict:
+def _record(backend: str, replicas: int, per: int, throughput: float, model: str = "lenet5", processes: int = 1,
+            nodes: int = 1) -> dict:
     return {"status": "ok", "config.backend": backend, "config.model": model, "config.dataset": "synthetic",
             "config.device": "cpu", "config.precision": "float32", "config.batch_size": per,
             "config.backend_options": {}, "distributed.replicas": replicas, "distributed.per_replica_batch": per,
             "distributed.global_batch": per * replicas, "distributed.engine": f"{backend} engine",
+            "distributed.processes": processes, "distributed.nodes": nodes,
             "timing.throughput_samples_per_s": throughput}
 
 
@@ -177,4 +189,15 @@ def test_scaling_section_appears_only_with_replicated_records(tmp_path):
     lines = scaling.render(both, tmp_path / "r.md", plots=True)
     text = "\n".join(lines)
     assert "## Data-parallel scaling" in text and "83% (×1.67)" in text
+    assert (tmp_path / "r-scaling.png").stat().st_size > 1000
+
+
+def test_scaling_keeps_one_process_several_processes_and_nodes_apart(tmp_path):
+    df = pd.DataFrame([_record("jax", 1, 32, 1000.0), _record("jax", 2, 32, 1800.0),
+                       _record("jax", 2, 32, 1600.0, processes=2), _record("jax", 4, 32, 2000.0, processes=4, nodes=2)])
+    eff = scaling.efficiencies(scaling.points(df)).query("policy == 'weak'")
+    assert sorted(zip(eff["processes"], eff["nodes"], eff["efficiency"])) == [(1, 1, 0.9), (2, 1, 0.8), (4, 2, 0.5)]
+    text = "\n".join(scaling.render(df, tmp_path / "r.md", plots=True))
+    assert "| replicas | processes | nodes |" in " ".join(text.split())
+    assert "90% (×1.80)" in text and "80% (×1.60)" in text and "50% (×2.00)" in text
     assert (tmp_path / "r-scaling.png").stat().st_size > 1000

@@ -3,6 +3,7 @@ sweep killed midway and resumed, and what would go to Slurm, checked with a stan
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -51,6 +52,15 @@ def test_settings_are_checked_with_one_line_errors():
     assert parse_slurm_options(["account=proj", "exclusive=true"]) == {"account": "proj", "exclusive": True}
     with pytest.raises(ConfigError, match="is not KEY=VALUE"):
         parse_slurm_options(["account"])
+    with pytest.raises(ConfigError, match="a run on 2 nodes is one Slurm job: add --executor slurm"):
+        ExecutorSettings(nodes=2)
+    with pytest.raises(ConfigError, match="the local executor runs on this one machine: --nodes 2 needs --executor slurm"):
+        ExecutorSettings(executor="local", nodes=2, tasks_per_node=2)
+    with pytest.raises(ConfigError, match="tasks_per_node applies to a scheduled sweep"):
+        ExecutorSettings(tasks_per_node=2)
+    shape = ExecutorSettings(executor="slurm", nodes=2, tasks_per_node=4)
+    assert shape.shape_runs({"replicas": [8, 16]}) == {"replicas": [8, 16], "processes": 8}
+    assert shape.shape_runs({}) == {"replicas": 8, "processes": 8}
     s = ExecutorSettings(executor="slurm", time_limit=10)
     assert s.parallelism(8) == 8 and ExecutorSettings(executor="local").parallelism(8) == 1
     assert s.wait_limit_s(8) == 600 + 3600  # one wave of 10 minutes plus the queueing slack
@@ -68,6 +78,22 @@ def test_sweep_file_takes_the_scheduler_keys(tmp_path, test_plugins):
     bad.write_text('backend = "numpy"\nexecutor = "slurm"\ntime_limit = "soon"\n')
     with pytest.raises(ConfigError, match="bad.toml: time limit 'soon'"):
         sweep.load_spec(bad)
+
+
+@pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("torch", "jax")), reason="needs torch and jax")
+def test_a_local_sweep_runs_each_configuration_as_one_job_of_two_tasks(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run(dlbench("sweep", "-b", "torch,jax", "-m", "mlp", "-d", "synthetic", "--steps", "3", "--warmup",
+                                  "1", "--batch-size", "8", "--repeat", "1", "--no-tune", "--timeout", "120", "-q",
+                                  "--executor", "local", "--nodes", "1", "--tasks-per-node", "2", "--output", out),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    records = [Result.load(p) for p in out.glob("*.json")]
+    assert sorted(r.config["backend"] for r in records) == ["jax", "torch"]  # one record per configuration
+    for r in records:
+        assert r.ok, r.error
+        assert (r.config["replicas"], r.config["processes"]) == (2, 2)
+        assert (r.distributed["processes"], r.distributed["launcher"]) == (2, "submitit")
 
 
 def in_flight(out: Path) -> bool:
@@ -201,6 +227,21 @@ def test_what_goes_to_slurm_and_what_the_scheduler_says_is_recorded(tmp_path, te
     assert cancelled.error["kind"] == "cancelled" and "ended CANCELLED by 1000 (exit code 0:15)" in cancelled.error["message"]
     status = CliRunner().invoke(cli, ["sweep", "--status", str(out)])
     assert "4 runs in" in status.output and "0 queued, 1 running, 1 done, 2 failed" in status.output, status.output
+
+
+def test_a_multi_node_run_goes_to_slurm_as_one_job_with_a_task_per_process(tmp_path, test_plugins, fake_slurm):
+    out = tmp_path / "out"
+    (fake_slurm / "sacct.txt").write_text("4242|PENDING|0:0\n")
+    args = ["sweep", "-b", "numpy", *TINY[:-1], "-m", "tiny", "--repeat", "1", "--executor", "slurm", "--nodes", "2",
+            "--tasks-per-node", "4", "--gpus-per-task", "1", "--wait-timeout", "1", "--output", out]
+    first = subprocess.run(dlbench(*args), capture_output=True, text=True, timeout=120)
+    assert first.returncode == 75, first.stderr
+    assert "(2 nodes x 4 tasks, 1 GPUs per task, 60 min each)" in first.stderr, first.stderr
+    script = (fake_slurm / "submitted-1.sh").read_text()
+    for line in ("--nodes=2", "--ntasks-per-node=4", "--gpus-per-task=1"):
+        assert f"#SBATCH {line}\n" in script, script
+    (submission,) = Ledger(out).submissions()
+    assert (submission.config["replicas"], submission.config["processes"]) == (8, 8)
 
 
 def test_no_slurm_here_is_a_one_line_error(tmp_path, test_plugins, monkeypatch):

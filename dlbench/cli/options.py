@@ -72,6 +72,9 @@ OPTIONS = (
               "(float32 variables and loss).", click.Choice(PRECISIONS), axis=("sweep",)),
     RunOption("replicas", ("--replicas",), "Data-parallel replicas, on each framework's own engine.", int,
               axis=("sweep",)),
+    RunOption("processes", ("--processes",), "Processes the replicas run in (JAX, TensorFlow: one per machine by "
+              "default; torch: one per replica); dlbench starts them here unless a launcher (srun, torchrun) did.",
+              int, axis=("sweep",)),
     RunOption("data_dir", ("--data-dir",), "Folder with the dataset's files (the text dataset: a file too).",
               click.Path()),
     RunOption("download", ("--download",), "Download missing dataset files (checksum-verified).", flag=True),

@@ -30,6 +30,7 @@ def rows(r: Result) -> list[tuple[str, str]]:
     return head + [
         ("settings", f"{settings}; batch {c['batch_size']}, {c['optimizer']} lr {r.config['lr'] or 'default'}, seed {c['seed']}"),
         ("tuning", describe(r.tuning)),
+        *parallel_rows(r.distributed or {}),
         ("device", str(r.environment.get("device_name"))),
         ("precision", str(r.environment.get("precision", r.config.get("precision")))),
         ("parameters", f"{m['params_trainable']:,} trainable + {m['params_non_trainable']:,} non-trainable"),
@@ -47,6 +48,16 @@ def rows(r: Result) -> list[tuple[str, str]]:
         ("wall time", f"{t['wall_time_s']:.1f} s"),
         *([("time to accuracy", describe_target(r.target))] if r.target else []),
     ]
+
+
+def parallel_rows(d: dict) -> list[tuple[str, str]]:
+    """A data-parallel run's replicas, processes and nodes, and its collectives."""
+    if d.get("replicas", 1) == 1:
+        return []
+    where = f"in {d.get('processes', 1)} process{'es' * (d.get('processes', 1) != 1)}"
+    where += f" on {d['nodes']} nodes" if d.get("nodes", 1) > 1 else ""
+    over = f", {d['collectives']}" if d.get("collectives") else ""
+    return [("replicas", f"{d['replicas']} {where}{over}; global batch {d['global_batch']}")]
 
 
 def step_time_rows(t: dict) -> list[tuple[str, str]]:

@@ -23,6 +23,7 @@ Examples:
   dlbench sweep --config sweep.toml               # the same matrix from a file; rerun to resume
   dlbench sweep --config sweep.toml --retry-failed
   dlbench sweep --config sweep.toml --executor slurm --partition gpu --gpus-per-run 1 --max-parallel 8
+  dlbench sweep --config sweep.toml --executor slurm --nodes 2 --tasks-per-node 4 --gpus-per-task 1
   dlbench sweep --status results/sweep            # queued, running, done and failed runs, with job ids
   dlbench sweep -b torch,tf -o torch.compile=true,false -o tensorflow.xla=true --dry-run
 \b
@@ -92,6 +93,11 @@ def scheduler_options(f):
                           "local: the same jobs on this machine (submitit's local executor)."),
         click.option("--cpus-per-run", type=click.IntRange(min=1), help="CPUs each run's job asks for (slurm)."),
         click.option("--gpus-per-run", type=click.IntRange(min=0), help="GPUs each run's job asks for (slurm, local)."),
+        click.option("--nodes", type=click.IntRange(min=1), help="Nodes of each run's job (slurm; local: 1)."),
+        click.option("--tasks-per-node", type=click.IntRange(min=1),
+                     help="Tasks (processes) of each run's job on each node, one data-parallel process each; "
+                          "--replicas defaults to nodes x tasks (slurm, local)."),
+        click.option("--gpus-per-task", type=click.IntRange(min=0), help="GPUs of each task (slurm, local)."),
         click.option("--partition", help="Slurm partition to submit to."),
         click.option("--time-limit", help="Time limit of each run's job: minutes or [D-]HH:MM[:SS] (default 60 minutes)."),
         click.option("--max-parallel", type=click.IntRange(min=1),
@@ -168,7 +174,7 @@ def sweep(ctx: click.Context, config_file, options, output, repeat, retry_failed
     spec["repeat"], why = sw.repeats(spec)
     spec["options"] = sw.merge_options(spec.get("options") or {}, _cli_options(options))
     scheduling = _executor_settings(ctx, spec, settings)
-    configs = sw.expand(spec)
+    configs = sw.expand(scheduling.shape_runs(spec))
     output = Path(spec["output"])
     todo = sw.plan(configs, spec["repeat"], output, retry_failed)
     total = len(configs) * spec["repeat"]

@@ -51,3 +51,10 @@ def eval_batches(
         if valid < batch_size:
             x = np.concatenate([x, np.zeros((batch_size - valid, *x.shape[1:]), x.dtype)])
         yield x, y.astype(np.int64), valid
+
+
+def shard(a: np.ndarray, index: int, count: int) -> np.ndarray:
+    """Part ``index`` of ``count`` equal consecutive parts of a global batch: what one replica (or
+    one process of a data-parallel run) computes on."""
+    per = len(a) // count
+    return a[index * per:(index + 1) * per]

@@ -35,11 +35,10 @@ def run_in_worker(entry: str, payload: dict, timeout: float | None = None,
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "DLBENCH_PARENT_PID": str(os.getpid())}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dlbench.execution.worker", entry, str(input_path), str(output_path)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env,
+            worker_command(entry, input_path, output_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env,
             start_new_session=True,  # a timeout then kills the worker's own children too
         )
-        readers = [threading.Thread(target=_events, args=(proc.stdout, on_event), daemon=True),
+        readers = [threading.Thread(target=read_events, args=(proc.stdout, on_event), daemon=True),
                    threading.Thread(target=tail.extend, args=(proc.stderr,), daemon=True)]
         for t in readers:
             t.start()
@@ -62,6 +61,12 @@ def run_in_worker(entry: str, payload: dict, timeout: float | None = None,
         return WorkerOutcome(None, error, "".join(tail)[-4000:])
 
 
+def worker_command(entry: str, input_path: Path, output_path: Path) -> list[str]:
+    """The command of a worker process: ``entry`` is a name of :data:`dlbench.execution.worker.ENTRIES`
+    or a ``"module:function"``."""
+    return [sys.executable, "-m", "dlbench.execution.worker", entry, str(input_path), str(output_path)]
+
+
 def _describe_exit(code: int) -> dict:
     if code < 0:
         sig = signal.Signals(-code).name
@@ -70,7 +75,8 @@ def _describe_exit(code: int) -> dict:
     return {"kind": "crash", "message": f"worker exited with status {code} without a result"}
 
 
-def _events(stream, on_event) -> None:
+def read_events(stream, on_event) -> None:
+    """Pass each JSON event line of a worker's stdout to ``on_event`` (other lines are skipped)."""
     for line in stream:
         try:
             event = json.loads(line)

@@ -3,7 +3,10 @@
 The engine is the backend's ``distributed`` module (``dlbench_backends/<framework>/distributed.py``):
 ``launch(entry, payload, replicas, progress) -> output`` runs the entry (``"module:function"``) as
 the framework runs data parallelism (torch: one process per replica through its elastic launcher;
-JAX and TensorFlow: one process driving several devices) and returns what it returned on replica 0.
+JAX and TensorFlow: one process driving several devices, or with ``--processes`` one process per
+machine, started by dlbench's own launcher (:mod:`dlbench.execution.local_launch`)) and returns what
+it returned on replica 0. Started by an outer launcher (``srun``, ``torchrun``, a plain start:
+:mod:`dlbench.execution.launcher`), the engine joins that launch's processes instead.
 """
 
 from __future__ import annotations

@@ -7,8 +7,11 @@ from typing import Callable
 
 from dlbench import environment, registry
 from dlbench.config import RunConfig
-from dlbench.execution import isolation
+from dlbench.execution import isolation, launcher
 from dlbench.result import Result
+
+#: how isolation says a worker ended without raising (see :mod:`dlbench.execution.isolation`)
+PROCESS_ENDS = ("killed", "crash", "timeout")
 
 
 def validate_names(config: RunConfig) -> None:
@@ -25,6 +28,11 @@ def run(config: RunConfig, on_event: Callable[[dict], None] | None = None) -> Re
     if outcome.output is not None:
         return Result.from_dict(outcome.output)
     error = outcome.error
+    launch = launcher.detect()
+    text = f"{error['message']}\n{outcome.stderr_tail}"
+    if config.replicas > 1 and launch.outer and (error["kind"] in PROCESS_ENDS or launcher.silent_rank(text) is not None):
+        # which process failed: this one, or the one the coordination service says stopped first
+        error = {**error, "message": launcher.explain(launch.rank, error["message"], text)}
     result = Result.failed(config.to_dict(), error["kind"], error["message"], environment=environment.machine())
     result.error["stderr_tail"] = outcome.stderr_tail
     if error.get("traceback"):

@@ -78,15 +78,18 @@ def verify(config: RunConfig, backends: list[str], tol: Tolerance, announce=None
     """(one comparison row per pair of backends, errors by backend for those that failed).
 
     With replicas, every backend also runs alone on the same global batch, and its data-parallel
-    run is compared with that single-device run as well as with the other backends' replicated runs."""
+    run (in ``config.processes`` processes, where given) is compared with that single-device,
+    single-process run as well as with the other backends' replicated runs."""
     runs = {name: config for name in backends}
     pairs = []
     if config.replicas > 1:
-        alone = dataclasses.replace(config, replicas=1, batch_size=config.global_batch, global_batch_size=None)
+        alone = dataclasses.replace(config, replicas=1, processes=None, batch_size=config.global_batch,
+                                    global_batch_size=None)
+        spread = f" x{config.replicas}" + (f" in {config.processes} processes" if (config.processes or 1) > 1 else "")
         runs = {}
         for name in backends:
-            runs[name], runs[f"{name} x{config.replicas}"] = alone, config
-            pairs.append((name, f"{name} x{config.replicas}"))
+            runs[name], runs[name + spread] = alone, config
+            pairs.append((name, name + spread))
     outputs, errors = {}, {}
     for label, run_config in runs.items():
         if announce is not None:

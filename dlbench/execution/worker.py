@@ -1,6 +1,7 @@
 """The isolated worker process: ``python -m dlbench.execution.worker ENTRY INPUT.json OUTPUT.json``.
 
-ENTRY names one of :data:`ENTRIES`, a function ``(payload: dict, progress) -> dict``. Progress
+ENTRY names one of :data:`ENTRIES` (or is a ``"module:function"``, as dlbench's own launcher starts
+each process of a data-parallel run), a function ``(payload: dict, progress) -> dict``. Progress
 events go to the original stdout as JSON lines; anything the framework prints is sent to stderr so
 it cannot corrupt them. The entry's output (or its error) is written atomically to OUTPUT.json.
 """
@@ -58,7 +59,7 @@ def main(argv: list[str]) -> int:
     try:
         with open(input_path) as f:
             payload = json.load(f)
-        write({"output": replicas.run(ENTRIES[entry], payload, progress)})
+        write({"output": replicas.run(ENTRIES.get(entry, entry), payload, progress)})
         return 0
     except DlbenchError as e:
         write({"error": {"kind": type(e).__name__, "message": str(e)}})

@@ -57,6 +57,7 @@ CONFIG: dict[str, tuple[str | None, str]] = {
     "max_epochs": (EPOCHS, "time to accuracy: the most epochs trained"),
     "replicas": (COUNT, "data-parallel replicas"),
     "global_batch_size": (COUNT, "examples per step over all replicas (strong scaling); null: weak scaling"),
+    "processes": (COUNT, "processes the replicas ran in; null: the engine's default, or as launched"),
     "min_requests": (COUNT, "inference: at least this many timed requests"),
     "min_duration": (S, "inference: at least this long serving timed requests"),
     "backend_options": (None, "options pinned with `-o KEY=VALUE` (backend-specific keys)"),
@@ -232,6 +233,12 @@ DISTRIBUTED = Object({
     "global_batch": Field(INT, COUNT, "examples per step over all replicas"),
     "engine": Field(STR | NULL, None, "the framework's data-parallel engine; null with one replica"),
     "processes": Field(INT, COUNT, "processes running replicas"),
+    "nodes": Field(INT, COUNT, "machines the processes ran on"),
+    "devices_per_process": Field(INT, COUNT, "replicas (devices) each process drives"),
+    "launcher": Field(STR | NULL, None, "what started the processes: `dlbench` (one command), `torchrun`, `env` "
+                      "(a plain start), `slurm` (srun), `submitit` (the local executor), `tf_config`; null: one process"),
+    "collectives": Field(STR | NULL, None, "how replicas exchange gradients (gloo, NCCL, TensorFlow's RING "
+                         "collectives...)"),
     "devices": Field(ListOf(STR), None, "the devices replicas ran on"),
     "replicas_per_machine": Field(INT, COUNT, "replicas on each machine"),
     "threads_per_replica": Field(INT | STR | NULL, COUNT, "intra-op threads of each replica, or how they share"),

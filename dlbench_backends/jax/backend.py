@@ -103,7 +103,7 @@ class JaxBackend(Backend):
             jax.config.update("jax_enable_x64", True)  # this worker process only
         self.np_dtype = np.dtype(dtype)
         try:
-            self.jax_device = jax.devices("gpu" if device == "gpu" else "cpu")[0]
+            self.jax_device = jax.local_devices(backend="gpu" if device == "gpu" else "cpu")[0]  # this process's
         except RuntimeError:
             raise ConfigError(f"jax: --device {device} but JAX sees no {device.upper()} "
                               f"(devices: {', '.join(str(d) for d in jax.devices())}): {gpu.status()[1]}") from None
@@ -178,8 +178,8 @@ class JaxBackend(Backend):
     # -- data and steps --------------------------------------------------------------------
     def to_device(self, x: np.ndarray, y: np.ndarray | None = None):
         x = np.asarray(x, np.int32 if np.issubdtype(x.dtype, np.integer) else self.np_dtype)  # token ids stay ids
-        xd = jax.device_put(x, self.batch_placement)
-        return xd, (None if y is None else jax.device_put(np.asarray(y, np.int32), self.batch_placement))
+        xd = replication.place(self, x)
+        return xd, (None if y is None else replication.place(self, np.asarray(y, np.int32)))
 
     def _scoped(self, model: JaxModel, fn: Callable) -> Callable:
         """``fn`` run under the matmul precision. Graph modules carry it on every conv and dense, so
@@ -204,7 +204,7 @@ class JaxBackend(Backend):
     def train_step(self, model: JaxModel, optimizer: OptimizerSpec, seed: int):
         tx = make_optimizer(optimizer)
         model.opt_state = jax.device_put(self._init_opt_state(tx, model.params), self.state_placement)
-        model.rng = jax.device_put(jax.random.key(seed), self.state_placement)
+        model.rng = replication.key(self, seed)
         fn = make_train_fn(model.module, tx, self.loss_scaled)  # compiled lazily: the first step() call compiles
         m = model  # a local: one attribute lookup less per access
 
@@ -229,7 +229,7 @@ class JaxBackend(Backend):
             jax.block_until_ready(value)
 
     def to_numpy(self, value) -> np.ndarray:
-        return np.asarray(value)
+        return replication.gather(value)
 
     # -- probes ----------------------------------------------------------------------------
     def peak_device_memory(self) -> int | None:

@@ -11,7 +11,9 @@ import tensorflow as tf
 from dlbench.errors import ConfigError
 from dlbench.optim import OptimizerSpec
 from dlbench.precision import LOSS_SCALED
-from dlbench_backends.tensorflow.distributed import ENGINE
+from dlbench.execution import launcher
+from dlbench_backends.tensorflow import distributed
+from dlbench_backends.tensorflow.distributed import ENGINE, MULTI_WORKER_ENGINE
 from dlbench_backends.tensorflow.model import input_dtype
 from dlbench_backends.tensorflow.optim import Optimizer, dense, make_optimizer
 
@@ -21,6 +23,8 @@ SUM = tf.distribute.ReduceOp.SUM
 def replicate(backend, replicas: int) -> dict:
     if backend.precision == LOSS_SCALED:
         raise ConfigError("tensorflow: --replicas with float16 loss scaling is not supported yet")
+    if distributed.joined() is not None:
+        return _multi_worker(backend, replicas, distributed.joined())
     if backend.device == "cpu":
         cpu = tf.config.list_physical_devices("CPU")[0]
         if len(tf.config.get_logical_device_configuration(cpu) or ()) < replicas:  # once per process
@@ -39,9 +43,22 @@ def replicate(backend, replicas: int) -> dict:
     backend.strategy = tf.distribute.MirroredStrategy(devices, cross_device_ops=ops)
     backend.replicas = replicas
     return {"engine": ENGINE.format(n=replicas, kind=backend.device.upper(), ops=type(ops).__name__),
-            "processes": 1, "devices": devices,
+            **launcher.group(replicas, 1).facts(), "collectives": type(ops).__name__, "devices": devices,
             "batch_norm": "per replica (Keras BatchNormalization is not synchronised under MirroredStrategy)",
             "threads_per_replica": "TensorFlow's inter/intra-op pools are shared by the logical CPU devices"
+            if backend.device == "cpu" else None}
+
+
+def _multi_worker(backend, replicas: int, strategy) -> dict:
+    if strategy.num_replicas_in_sync != replicas:
+        raise ConfigError(f"tensorflow: --replicas {replicas} but the worker processes hold "
+                          f"{strategy.num_replicas_in_sync} replicas")
+    backend.strategy, backend.replicas = strategy, replicas
+    group = launcher.group(replicas, None)
+    return {"engine": MULTI_WORKER_ENGINE.format(p=group.processes, n=replicas), **group.facts(),
+            "collectives": distributed.collectives(), "devices": list(strategy.extended.worker_devices),
+            "batch_norm": "per replica (Keras BatchNormalization is not synchronised across workers)",
+            "threads_per_replica": "each worker process has TensorFlow's own inter/intra-op pools"
             if backend.device == "cpu" else None}
 
 
@@ -67,7 +84,8 @@ def mirrored_step(backend, net, spec: OptimizerSpec, loss_fn: Callable) -> Calla
         # pinned to the replica's device: XLA otherwise places every replica's program on the first
         # device, away from the other replicas' variables
         replica = tf.get_static_value(tf.distribute.get_replica_context().replica_id_in_sync_group)
-        with tf.device(strategy.extended.worker_devices[replica]):
+        local = strategy.extended.worker_devices  # this process's: the replica's id counts every worker's
+        with tf.device(local[replica % len(local)]):
             return gradients(x, y)
 
     @tf.function

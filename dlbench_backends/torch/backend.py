@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from dlbench.backend import Backend, Option
+from dlbench.data.batching import shard
 from dlbench.environment import cpu_model
 from dlbench.errors import ConfigError
 from dlbench.graph import Graph
@@ -19,7 +20,7 @@ from dlbench_backends.torch import attention, gpu, replication
 from dlbench_backends.torch import model as graph_model
 from dlbench_backends.torch import precision as amp
 from dlbench_backends.torch.optim import make_optimizer
-from dlbench_backends.torch.replication import data_parallel, mean_over_replicas, replica_slice
+from dlbench_backends.torch.replication import data_parallel, mean_over_replicas
 
 
 @dataclass
@@ -113,7 +114,7 @@ class TorchBackend(Backend):
     # -- data and steps --------------------------------------------------------------------
     def to_device(self, x: np.ndarray, y: np.ndarray | None = None):
         if y is not None and self.replicas > 1:  # this replica's slice of the global training batch
-            x, y = replica_slice(x, self.rank, self.replicas), replica_slice(y, self.rank, self.replicas)
+            x, y = shard(x, self.rank, self.replicas), shard(y, self.rank, self.replicas)
         xt = torch.from_numpy(x)
         if xt.ndim == 4:  # NHWC -> NCHW shape; the permuted view already is channels-last in memory
             xt = xt.permute(0, 3, 1, 2)

@@ -16,7 +16,7 @@ from dlbench.errors import ConfigError
 EXECUTORS = ("process", "slurm", "local")
 #: the sweep-file keys of these settings (the command-line options are the same with dashes)
 SPEC_KEYS = ("executor", "cpus_per_run", "gpus_per_run", "partition", "time_limit", "max_parallel",
-             "slurm_options", "wait_timeout")
+             "slurm_options", "wait_timeout", "nodes", "tasks_per_node", "gpus_per_task")
 DEFAULT_TIME_LIMIT_MIN = 60
 #: slack for time spent waiting in the queue, on top of the runs' own time limits
 QUEUE_SLACK_S = {"slurm": 3600.0, "local": 60.0}
@@ -35,18 +35,29 @@ class ExecutorSettings:
     max_parallel: int | None = None
     slurm_options: dict[str, Any] = field(default_factory=dict)
     wait_timeout: float | None = None  # seconds
+    #: the shape of each run's job: nodes, a task (process) per replica on each, GPUs of each task
+    nodes: int | None = None
+    tasks_per_node: int | None = None
+    gpus_per_task: int | None = None
 
     def __post_init__(self):
         if self.executor not in EXECUTORS:
             raise ConfigError(f"unknown executor {self.executor!r}; choose one of: {', '.join(EXECUTORS)}")
-        for name in ("cpus_per_run", "max_parallel"):
+        for name in ("cpus_per_run", "max_parallel", "nodes", "tasks_per_node"):
             _positive_int(name, getattr(self, name))
-        if self.gpus_per_run is not None and (not _is_int(self.gpus_per_run) or self.gpus_per_run < 0):
-            raise ConfigError(f"gpus per run must be a non-negative integer, got {self.gpus_per_run!r}")
+        for name in ("gpus_per_run", "gpus_per_task"):
+            value = getattr(self, name)
+            if value is not None and (not _is_int(value) or value < 0):
+                raise ConfigError(f"{name.replace('_', ' ')} must be a non-negative integer, got {value!r}")
+        if self.executor == "local" and (self.nodes or 1) > 1:
+            raise ConfigError(f"the local executor runs on this one machine: --nodes {self.nodes} needs --executor slurm")
         if self.wait_timeout is not None and not (isinstance(self.wait_timeout, (int, float)) and self.wait_timeout > 0):
             raise ConfigError(f"wait timeout must be positive seconds, got {self.wait_timeout!r}")
         if not isinstance(self.slurm_options, dict):
             raise ConfigError("slurm_options must be a table of sbatch OPTION = VALUE (e.g. account = \"proj\")")
+        if self.executor == "process" and (self.nodes or 1) > 1:
+            raise ConfigError(f"a run on {self.nodes} nodes is one Slurm job: add --executor slurm (the process "
+                              "executor runs every run on this machine)")
         if self.executor == "process":
             given = [k for k in SPEC_KEYS[1:] if getattr(self, k) not in (None, {})]
             if given:
@@ -60,6 +71,21 @@ class ExecutorSettings:
         if "time_limit" in values:
             values["time_limit"] = parse_time_limit(values["time_limit"])
         return cls(**values)
+
+    @property
+    def tasks(self) -> int:
+        """Processes of each run's job: nodes x tasks per node."""
+        return (self.nodes or 1) * (self.tasks_per_node or 1)
+
+    def shape_runs(self, spec: dict) -> dict:
+        """The sweep spec with every run in :attr:`tasks` processes (one job, a task per process)
+        and, unless the spec says, as many replicas."""
+        if self.tasks == 1:
+            return spec
+        if spec.get("processes") not in (None, self.tasks):
+            raise ConfigError(f"processes = {spec['processes']}, but each job has {self.tasks} tasks "
+                              f"(--nodes {self.nodes or 1} x --tasks-per-node {self.tasks_per_node or 1})")
+        return {**spec, "processes": self.tasks, "replicas": spec.get("replicas", self.tasks)}
 
     @property
     def time_limit_min(self) -> int:

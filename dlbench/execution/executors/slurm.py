@@ -115,6 +115,14 @@ class SubmititExecutor:
         params: dict[str, Any] = {"name": "dlbench", "timeout_min": s.time_limit_min}
         if s.gpus_per_run is not None:
             params["gpus_per_node"] = s.gpus_per_run
+        if s.nodes is not None:
+            params["nodes"] = s.nodes
+        if s.tasks_per_node is not None:
+            params["tasks_per_node"] = s.tasks_per_node
+        if s.gpus_per_task is not None and self.name == "slurm":
+            params["slurm_gpus_per_task"] = s.gpus_per_task
+        elif s.gpus_per_task is not None:  # submitit's local executor knows GPUs per node only
+            params["gpus_per_node"] = s.gpus_per_task * (s.tasks_per_node or 1)
         if s.cpus_per_run is not None:
             params["cpus_per_task"] = s.cpus_per_run
         if self.name == "slurm":
@@ -170,6 +178,8 @@ class SubmititExecutor:
         shape = f"job array {first} of {len(submissions)}, at most {s.parallelism(len(submissions))} at a time" \
             if len(submissions) > 1 else f"job {first}"
         asks = [f"partition {s.partition}" if s.partition else None,
+                f"{s.nodes or 1} nodes x {s.tasks_per_node or 1} tasks" if s.tasks > 1 else None,
+                f"{s.gpus_per_task} GPUs per task" if s.gpus_per_task is not None else None,
                 f"{s.cpus_per_run} CPUs" if s.cpus_per_run else None,
                 f"{s.gpus_per_run} GPUs" if s.gpus_per_run is not None else None,
                 f"{s.time_limit_min} min"]

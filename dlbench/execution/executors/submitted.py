@@ -8,20 +8,28 @@ import sys
 from pathlib import Path
 
 from dlbench.config import RunConfig
+from dlbench.execution import launcher
 from dlbench.execution.executors import output as out
 from dlbench.execution.executors.ledger import Ledger
 
 
 def run_submitted(config: dict, cell: str, repeat: int, output: str, token: str, replaces: list[str]) -> dict:
-    """Run one (cell, repeat) unless a rerun superseded this job or it is recorded already."""
+    """Run one (cell, repeat) unless a rerun superseded this job or it is recorded already. In a job
+    of several tasks every task runs it as one process of the run, and task 0 records it."""
     ledger = Ledger(Path(output))
     job_id, host = _identity()
     submission = ledger.get(cell, repeat)
     if not _current(ledger, cell, repeat, token):
         return {"status": "superseded"}
-    ledger.mark_started(cell, repeat, token, job_id, host)
-    print(f"dlbench job {job_id} on {host}: run {cell}-r{repeat}", flush=True)
-    result = out.run(RunConfig.from_dict(config), _log)
+    run_config, launch = RunConfig.from_dict(config), launcher.detect()
+    records = launcher.writes_record(run_config.replicas, launch)
+    if records:
+        ledger.mark_started(cell, repeat, token, job_id, host)
+    print(f"dlbench job {job_id} on {host}: run {cell}-r{repeat}" + (f", {launch.describe()}" if launch.outer else ""),
+          flush=True)
+    result = out.run(run_config, _log)
+    if not records:
+        return {"status": result.status, "rank": launch.rank}
     if result.error is not None:  # which job's log to read; an ok record's job is in the ledger
         result.error["job"] = {"executor": submission.executor, "job_id": job_id, "host": host}
     if not _current(ledger, cell, repeat, token):  # superseded or recorded while this one ran: keep one record
