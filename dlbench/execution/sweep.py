@@ -34,7 +34,7 @@ RECORD_ID = re.compile(r"^(?P<uid>[0-9a-f]+)-(?P<cell>[0-9a-f]{10})-r(?P<repeat>
 # so older records keep their cell keys; a record without one ran as its legacy value says.
 LATER_FIELDS = ("task", "precision", "tune", "timing", "window", "target_accuracy", "target_loss", "target_perplexity",
                 "seq_len", "eval_every", "max_epochs",
-                "replicas", "global_batch_size", "min_requests", "min_duration")
+                "replicas", "global_batch_size", "min_requests", "min_duration", "serve")
 LEGACY_VALUES = {"tune": False}  # records from before tuning ran untuned
 #: values that mean the same measurement as the default: ``tune = true`` (tune, whatever it costs) and
 #: the default (tune when it pays) both ask for tuned settings, so records of either are one configuration
