@@ -135,10 +135,9 @@ def inference_rows(r: Result) -> list[tuple[str, str]]:
 def served_by(i: dict) -> str:
     """The deployment path that served an inference run (records from before ``--serve``: the eval step)."""
     d = i.get("deployment")
-    if not d:
-        return "eval step"
-    exported = f"; exported in {d['export_s']:.1f} s" if d.get("export_s") is not None else ""
-    return f"{d['label']} ({d['what']}){exported}"
+    if not d or i.get("path") != "export":
+        return "eval step (--serve step)"
+    return f"{d['label']}: {d['what']}; exported, compiled, written and loaded in {d['export_s']:.1f} s"
 
 
 def table(r: Result) -> str:
