@@ -185,8 +185,9 @@ class PlannedRun:
     def label(self) -> str:
         c = self.config
         opts = "".join(f" {k}={v}" for k, v in sorted(c.backend_options.items()))
+        served = f" serve={c.serve}" if c.serve != "step" else ""
         rep = f" #{self.repeat + 1}/{self.repeats}" if self.repeats > 1 else ""
-        return f"{c.backend}/{c.model} {c.dataset} bs{c.batch_size}{opts}{rep}"
+        return f"{c.backend}/{c.model} {c.dataset} bs{c.batch_size}{opts}{served}{rep}"
 
 
 @dataclass
