@@ -159,9 +159,9 @@ def run(config: RunConfig, progress: Progress) -> Result:
     warmup = max(config.warmup, 1)  # the first call compiles: it is never a timed request
     with tempfile.TemporaryDirectory(prefix="dlbench-serve-") as folder:
         how = deployment.served(config.serve, config.min_duration, Path(folder))
-        # a request is two calls (compute only, end to end)
-        p, tuning = tune(config, p, lambda options: prepare(replace(config, backend_options=options), data=(dataset, adapt)),
-                         lambda: (inputs[0], None), progress, warmup + 2 * config.min_requests, how)
+        rebuild = lambda options: prepare(replace(config, backend_options=options), data=(dataset, adapt))  # noqa: E731
+        calls = warmup + 2 * config.min_requests  # a request is two calls: compute only, end to end
+        p, tuning = tune(config, p, rebuild, lambda: (inputs[0], None), progress, calls, how)
         backend = p.backend
         call, deployed = deployment.deploy(p, how, backend.to_device(inputs[0])[0], progress)
         tracker = MemoryTracker().start()  # baseline: framework loaded, model built (and exported)

@@ -74,4 +74,5 @@ def estimate(default: Timing, compiling: list[bool], run_steps: int, history: li
     rounds = MIN_ROUNDS * step * len(compiling)
     later_warmups = sum((compile_s if c else first) + (WARMUP_STEPS - 1) * step for c in compiling[1:])
     return Estimate(run_s=first + max((run_steps - 1) * step, run_seconds),
-                    tuning_s=first + (probed - 1) * step + later_warmups + rounds, compile_s=compile_s, compile_source=source, candidates=len(compiling))
+                    tuning_s=first + (probed - 1) * step + later_warmups + rounds, compile_s=compile_s,
+                    compile_source=source, candidates=len(compiling))

@@ -61,7 +61,8 @@ class OnnxRuntimeBackend(Backend):
         super().__init__(device, options, dtype)
         threads = self.settings["threads"]
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
-            raise ConfigError(f"onnxruntime: threads must be 0 (ONNX Runtime's default) or a positive count, got {threads!r}")
+            raise ConfigError(f"onnxruntime: threads must be 0 (ONNX Runtime's default) or a positive count, "
+                              f"got {threads!r}")
         available = ort.get_available_providers()
         if device == "gpu":
             if "CUDAExecutionProvider" not in available:
