@@ -11,6 +11,7 @@ from dlbench.errors import ConfigError
 from dlbench.measure import inference
 from tests.backend_cases import batch, model_and_weights
 from tests.test_backend_contract import VARIANTS, backend_class
+from tests.test_tuning import tunable  # noqa: F401 (a fixture)
 
 #: variant -> (backend, options, marks): the contract test's, and torch in channels-last
 EXPORTED = {**{v: VARIANTS[v] for v in ("torch", "tensorflow", "tensorflow-noxla", "jax", "onnxruntime")},
@@ -34,14 +35,16 @@ def test_the_export_computes_the_eval_steps_logits(variant, model, tmp_path):
     assert backend.deployment()[0] == LABELS[name]
 
 
-def test_a_backend_without_an_export_path_says_so(test_plugins):
-    with pytest.raises(ConfigError, match="has no export path"):
-        inference.run(RunConfig(backend="numpy", model="mlp", dataset="synthetic", task="inference", batch_size=2,
-                                min_requests=2, min_duration=0.0, serve="export"), lambda *a, **k: None)
-
-
 def test_serve_export_needs_the_inference_task():
     with pytest.raises(ConfigError, match="needs --task inference"):
         RunConfig(serve="export")
     with pytest.raises(ConfigError, match="unknown serve"):
         RunConfig(task="inference", serve="torchscript")
+
+
+def test_an_export_path_missing_is_refused_before_tuning(tunable, monkeypatch):
+    monkeypatch.setattr(tunable, "serving", None)
+    with pytest.raises(ConfigError, match="has no export path"):
+        inference.run(RunConfig(backend="tunable", model="tiny", dataset="synthetic", task="inference", batch_size=2,
+                                min_requests=2, min_duration=0.0, serve="export", tune=True), lambda *a, **k: None)
+    assert tunable.calls == 0

@@ -18,11 +18,12 @@ STEP_WHAT = ("the backend's eval step in inference mode at the run's settings (t
              "torch.compile; a TensorFlow tf.function, XLA or not; jax.jit; an ONNX Runtime session)")
 
 
-def served(path: str, seconds: float, folder: Path) -> Served:
+def served(path: str, seconds: float, folder: Path, backend: Any) -> Served:
     """What the tuner's candidates and the timed run serve with; each export gets a folder of its
-    own under ``folder``."""
+    own under ``folder``. A backend without an export path is refused here, before any tuning."""
     if path == "step":
         return Served(path, lambda p, x: p.backend.eval_step(p.model), seconds)
+    backend.deployment()
     return Served(path, lambda p, x: p.backend.export(p.model, x, Path(tempfile.mkdtemp(dir=folder))), seconds)
 
 

@@ -158,7 +158,7 @@ def run(config: RunConfig, progress: Progress) -> Result:
     inputs = request_inputs(dataset, batch, adapt)
     warmup = max(config.warmup, 1)  # the first call compiles: it is never a timed request
     with tempfile.TemporaryDirectory(prefix="dlbench-serve-") as folder:
-        how = deployment.served(config.serve, config.min_duration, Path(folder))
+        how = deployment.served(config.serve, config.min_duration, Path(folder), p.backend)
         rebuild = lambda options: prepare(replace(config, backend_options=options), data=(dataset, adapt))  # noqa: E731
         calls = warmup + 2 * config.min_requests  # a request is two calls: compute only, end to end
         p, tuning = tune(config, p, rebuild, lambda: (inputs[0], None), progress, calls, how)
