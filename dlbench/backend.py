@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import importlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
@@ -28,6 +29,10 @@ from dlbench.graph import Graph
 from dlbench.optim import OptimizerSpec
 from dlbench.precision import NEEDS
 
+#: what a performance setting is tuned for: the train step, the eval step served (``--task inference``),
+#: and a model exported and served the way the framework deploys it (``--serve export``)
+WORKLOADS = ("train", "inference", "export")
+
 
 @dataclass(frozen=True)
 class Option:
@@ -35,24 +40,33 @@ class Option:
 
     ``tune`` makes it a *performance* setting: one that changes speed, never the numerics (a
     different kernel, compiler or memory layout, not a lower precision), with the values worth
-    timing per device, e.g. ``{"cpu": (False, True)}``. :mod:`dlbench.tuning` times them and runs the
-    fastest unless the user pins the option. Numerics (TF32, mixed precision, matmul precision) are
-    never performance settings.
+    timing per device, e.g. ``{"cpu": (False, True)}``, or per device and workload
+    (:data:`WORKLOADS`) where they differ, e.g. ``{"cpu": {"train": (False, True), "inference": (...)}}``:
+    a workload left out does not tune it (torch.compile means nothing to an exported program).
+    :mod:`dlbench.tuning` times them and runs the fastest unless the user pins the option. Numerics
+    (TF32, mixed precision, matmul precision) are never performance settings.
     """
 
     default: Any
     help: str
     choices: tuple | None = None
-    tune: Mapping[str, tuple] | None = field(default=None, hash=False)
+    tune: Mapping[str, tuple | Mapping[str, tuple]] | None = field(default=None, hash=False)
     #: values that turn a compiler on (torch.compile, XLA): the record says whether the steps ran
     #: compiled (:meth:`Backend.compilation`), and tuning's cost estimate allows for the first step of
     #: a candidate that turns one on (:mod:`dlbench.tuning.budget`)
     compiles: tuple = ()
 
     def __post_init__(self):
-        for device, values in (self.tune or {}).items():
-            if self.choices is not None and not set(values) <= set(self.choices):
-                raise ValueError(f"candidates {values} on {device} are not among the choices {self.choices}")
+        for device in self.tune or {}:
+            for workload in WORKLOADS:
+                values = self.candidates(device, workload)
+                if self.choices is not None and not set(values) <= set(self.choices):
+                    raise ValueError(f"candidates {values} on {device} are not among the choices {self.choices}")
+
+    def candidates(self, device: str, workload: str = "train") -> tuple:
+        """The values worth timing on ``device`` for ``workload``; empty where it is not tuned."""
+        values = (self.tune or {}).get(device, ())
+        return tuple(values.get(workload, ()) if isinstance(values, Mapping) else values)
 
 
 def parse_value(text: str) -> Any:
@@ -89,10 +103,14 @@ class Backend(abc.ABC):
     #: anything else is refused, never silently replaced by another
     precisions: ClassVar[Mapping[str, tuple[str, ...]]] = {"cpu": ("float32",), "gpu": ("float32",)}
 
+    #: the module of its export path (``--serve export``), e.g. ``"dlbench_backends.torch.serving"``:
+    #: ``LABEL``, ``DESCRIPTION`` and ``export(backend, model, x, folder)``; imported only when serving it
+    serving: ClassVar[str | None] = None
+
     @classmethod
-    def performance_options(cls, device: str) -> dict[str, tuple]:
-        """The performance settings worth tuning on ``device``, each with its candidate values."""
-        return {k: tuple(o.tune[device]) for k, o in cls.options.items() if o.tune and device in o.tune}
+    def performance_options(cls, device: str, workload: str = "train") -> dict[str, tuple]:
+        """The performance settings worth tuning on ``device`` for ``workload``, each with its candidates."""
+        return {k: o.candidates(device, workload) for k, o in cls.options.items() if o.candidates(device, workload)}
 
     @classmethod
     def compiles(cls, settings: Mapping[str, Any]) -> bool:
@@ -224,6 +242,22 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def to_numpy(self, value: Any) -> np.ndarray:
         """A device value as a numpy array."""
+
+    # -- serving ---------------------------------------------------------------------------
+    def export(self, model: Any, x: Any, folder: Path) -> Callable[[Any], Any]:
+        """``model`` exported the way the framework deploys it, for inputs shaped as ``x`` (on the
+        device), written under ``folder`` and loaded back: ``step(x) -> logits`` as ``eval_step``'s."""
+        return self._serving().export(self, model, x, folder)
+
+    def deployment(self) -> tuple[str, str]:
+        """(a short label of the export path, e.g. ``"AOTInductor"``; what it is, in words)."""
+        module = self._serving()
+        return module.LABEL, module.DESCRIPTION
+
+    def _serving(self):
+        if self.serving is None:
+            raise ConfigError(f"backend {self.name!r} has no export path; serve its eval step (--serve step)")
+        return importlib.import_module(self.serving)
 
     # -- probes ----------------------------------------------------------------------------
     @abc.abstractmethod

@@ -14,6 +14,8 @@ from dlbench.precision import PRECISIONS
 DEVICES = ("cpu", "gpu")
 TASKS = ("train", "inference")
 TIMINGS = ("step", "window")
+#: inference: the framework's own eval step, or the model exported as the framework deploys it
+SERVES = ("step", "export")
 
 
 def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
@@ -73,6 +75,8 @@ class RunConfig:
     #: inference: at least this many requests and this many seconds of them
     min_requests: int = 10
     min_duration: float = 10.0
+    #: inference: what serves the requests (:data:`SERVES`)
+    serve: str = "step"
     backend_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -87,6 +91,9 @@ class RunConfig:
         _choice("device", self.device, DEVICES)
         _choice("precision", self.precision, PRECISIONS)
         _choice("timing", self.timing, TIMINGS)
+        _choice("serve", self.serve, SERVES)
+        if self.serve != "step" and self.task != "inference":
+            raise ConfigError(f"--serve {self.serve} serves an exported model: it needs --task inference")
         if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
         if self.timeout is not None and not self.timeout > 0:

@@ -16,6 +16,7 @@ from dlbench.measure import inference
 from dlbench.execution.verify import Tolerance, compare as verify_compare
 from dlbench.result import Result
 from tests.test_compare import copies, replicate, verdicts
+from tests.test_tuning import tunable  # noqa: F401 (a fixture)
 
 
 def invoke(*args):
@@ -128,3 +129,28 @@ def test_verify_compares_initial_logits_only_with_an_inference_only_backend():
     far = output([[1.1, -2.0]], [], untrained="onnxruntime is inference-only")
     assert not verify_compare("torch", a, "onnxruntime", far, Tolerance())["ok"]
     assert verify_compare("torch", a, "jax", a, Tolerance())["checked"] == "logits and training"
+
+
+def test_the_inference_verdict_puts_each_path_apart_with_the_defaults_beside(tunable, tmp_path):
+    """Three runs each: the eval step and the export tuned, the eval step at --no-tune defaults."""
+    for serve, tune in (("step", True), ("export", True), ("step", False)):
+        for seed in range(3):
+            inference.run(config(backend="tunable", model="tiny", batch_size=2, min_requests=3, min_duration=0.0,
+                                 seed=seed, serve=serve, tune=tune), lambda *a, **k: None).save(tmp_path)
+    text = "\n".join(section.render(load_results(tmp_path), tmp_path / "report.md", plots=True))
+    verdict = text[text.index("### Inference verdict"):text.index("### tiny inference")]
+    row = next(line for line in verdict.splitlines() if line.startswith("| tiny"))
+    fastest, others, defaults, defaults_others = [c.strip() for c in row.split("|")[-5:-1]]
+    paths = {fastest.split("**")[1], others.split(" (")[0].rsplit(" ", 3)[0]}
+    assert paths == {"tunable", "tunable · test export"}  # one backend per deployment path
+    assert "/request (delay_ms=2, layout=plain)" in fastest
+    assert "× [" in others and "(delay_ms=2, layout=plain)" in others
+    assert defaults == "tunable only" and defaults_others == "—"
+    for label in ("tunable (tuned)", "tunable · test export (tuned)", "tunable (defaults)"):
+        assert f"| {label} " in text
+    assert "delay_ms=40, layout=padded (framework defaults)" in text
+    summary = section.summarise(section.labelled(load_results(tmp_path)))
+    assert dict(zip(summary["backend"], summary["won"])) == {
+        "tunable (tuned)": "delay_ms=2, layout=plain", "tunable · test export (tuned)": "delay_ms=2, layout=plain",
+        "tunable (defaults)": None}  # what the plot marks at the tuned points
+    assert (tmp_path / "report-inference-tiny-synthetic-cpu-float32.png").exists()

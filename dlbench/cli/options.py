@@ -15,7 +15,7 @@ import click
 from click.core import ParameterSource
 
 from dlbench import registry
-from dlbench.config import DEVICES, PRECISIONS, TASKS, TIMINGS, RunConfig, with_default_run
+from dlbench.config import DEVICES, PRECISIONS, SERVES, TASKS, TIMINGS, RunConfig, with_default_run
 from dlbench.errors import DlbenchError
 from dlbench.optim import OPTIMIZERS
 
@@ -104,6 +104,9 @@ OPTIONS = (
               RUN_SWEEP),
     RunOption("min_duration", ("--min-duration",), "Inference: at least this many seconds of timed requests.",
               float, RUN_SWEEP),
+    RunOption("serve", ("--serve",), "Inference: serve the framework's eval step, or the model exported the way "
+              "the framework deploys it (torch AOTInductor, a TensorFlow SavedModel, jax.export, an ONNX file).",
+              click.Choice(SERVES), RUN_SWEEP, axis=("sweep",)),
 )
 BACKEND_OPTION_HELP = {
     "run": ("KEY=VALUE", "Backend setting, e.g. compile=true; pins it (it is then not tuned)."),

@@ -131,7 +131,9 @@ def inference_rows(r: Result) -> list[tuple[str, str]]:
     return [
         ("task", f"inference, batch {c['batch_size']}, {i['requests']} requests in {i['duration_s']:.1f} s "
                  f"after {i['warmup_calls']} warm-up"),
+        ("served by", served_by(i)),
         ("settings", settings),
+        ("tuning", describe(r.tuning)),
         ("device", str(r.environment.get("device_name"))),
         ("precision", str(r.environment.get("precision", r.config.get("precision")))),
         ("parameters", f"{m['params_trainable']:,} trainable + {m['params_non_trainable']:,} non-trainable"),
@@ -143,6 +145,14 @@ def inference_rows(r: Result) -> list[tuple[str, str]]:
         ("peak device memory", human_bytes(r.memory["device_peak_bytes"])),
         ("wall time", f"{r.timing['wall_time_s']:.1f} s"),
     ]
+
+
+def served_by(i: dict) -> str:
+    """The deployment path that served an inference run (records from before ``--serve``: the eval step)."""
+    d = i.get("deployment")
+    if not d or i.get("path") != "export":
+        return "eval step (--serve step)"
+    return f"{d['label']}: {d['what']}; exported, compiled, written and loaded in {d['export_s']:.1f} s"
 
 
 def table(r: Result) -> str:

@@ -34,7 +34,7 @@ RECORD_ID = re.compile(r"^(?P<uid>[0-9a-f]+)-(?P<cell>[0-9a-f]{10})-r(?P<repeat>
 # so older records keep their cell keys; a record without one ran as its legacy value says.
 LATER_FIELDS = ("task", "precision", "tune", "timing", "window", "target_accuracy", "target_loss", "target_perplexity",
                 "seq_len", "eval_every", "max_epochs",
-                "replicas", "global_batch_size", "min_requests", "min_duration", "processes")
+                "replicas", "global_batch_size", "min_requests", "min_duration", "processes", "serve")
 LEGACY_VALUES = {"tune": False}  # records from before tuning ran untuned
 #: values that mean the same measurement as the default: ``tune = true`` (tune, whatever it costs) and
 #: the default (tune when it pays) both ask for tuned settings, so records of either are one configuration
@@ -186,8 +186,9 @@ class PlannedRun:
     def label(self) -> str:
         c = self.config
         opts = "".join(f" {k}={v}" for k, v in sorted(c.backend_options.items()))
+        served = f" serve={c.serve}" if c.serve != "step" else ""
         rep = f" #{self.repeat + 1}/{self.repeats}" if self.repeats > 1 else ""
-        return f"{c.backend}/{c.model} {c.dataset} bs{c.batch_size}{opts}{rep}"
+        return f"{c.backend}/{c.model} {c.dataset} bs{c.batch_size}{opts}{served}{rep}"
 
 
 @dataclass

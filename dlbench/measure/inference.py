@@ -1,5 +1,12 @@
 """The inference job (``--task inference``): the model with canonical weights served request by
-request through the backend's ``eval_step`` (inference mode). Runs inside the isolated worker.
+request through the backend's ``eval_step`` (inference mode), or, with ``--serve export``, through
+the model exported the way the framework deploys it (:mod:`dlbench.measure.deployment`). Runs inside
+the isolated worker.
+
+The performance settings are tuned first, as for training (:mod:`dlbench.tuning`), by timing what
+serves the requests at the run's batch size: candidates built fresh from the canonical weights,
+timed interleaved, the default kept unless one is faster beyond the noise; tuning is skipped when
+it would take longer than the run (``--min-requests``, ``--min-duration``) unless ``--tune``.
 
 Warm-up calls come first (the first one includes compilation: XLA, ``tf.function`` tracing, an
 ONNX Runtime session); then requests until there are at least ``min_requests`` of them *and*
@@ -15,7 +22,10 @@ treat an inference record like a training one.
 
 from __future__ import annotations
 
+import tempfile
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -23,11 +33,12 @@ import numpy as np
 from dlbench.config import RunConfig
 from dlbench.data.batching import eval_batches
 from dlbench.errors import ConfigError
-from dlbench.measure import metrics, sections
+from dlbench.measure import deployment, metrics, sections
 from dlbench.measure.distribution import describe
 from dlbench.measure.memory import MemoryTracker
 from dlbench.measure.prepare import Progress, prepare
 from dlbench.result import Result
+from dlbench.tuning import tune
 
 #: distinct input batches served in turn (the same input every time could flatter a cache)
 DISTINCT_INPUTS = 4
@@ -61,10 +72,10 @@ def request_inputs(dataset, batch: int, adapt) -> list[np.ndarray]:
 
 
 class Server:
-    """The backend's eval step as a server of timed requests."""
+    """What serves requests (the eval step, or an exported model) as a server of timed requests."""
 
-    def __init__(self, backend: Any, model: Any):
-        self.backend, self.call = backend, backend.eval_step(model)
+    def __init__(self, backend: Any, call: Callable[[Any], Any]):
+        self.backend, self.call = backend, call
 
     def compute_only(self, xd: Any) -> float:
         start = time.perf_counter()
@@ -112,10 +123,12 @@ def serve(server: Server, inputs: list[np.ndarray], config: RunConfig, warmup: i
     return {"warmup": warm, "compute": compute, "end_to_end": e2e, "duration": duration}
 
 
-def inference_section(batch: int, served: dict) -> dict:
+def inference_section(batch: int, served: dict, path: str, deployed: dict) -> dict:
     """The record's ``inference`` section."""
     compute, e2e = served["compute"], served["end_to_end"]
     return {
+        "path": path,
+        "deployment": deployed,
         "batch_size": batch,
         "requests": len(compute),
         "duration_s": served["duration"],
@@ -141,16 +154,21 @@ def run(config: RunConfig, progress: Progress) -> Result:
         raise ConfigError(f"inference serves from one replica; use --replicas 1 (got {config.replicas})")
     wall_start = time.perf_counter()
     p = prepare(config, progress)
-    backend = p.backend
-    batch = config.batch_size
-    inputs = request_inputs(p.dataset, batch, p.adapt)
+    dataset, adapt, batch = p.dataset, p.adapt, config.batch_size
+    inputs = request_inputs(dataset, batch, adapt)
     warmup = max(config.warmup, 1)  # the first call compiles: it is never a timed request
+    with tempfile.TemporaryDirectory(prefix="dlbench-serve-") as folder:
+        how = deployment.served(config.serve, config.min_duration, Path(folder), p.backend)
+        rebuild = lambda options: prepare(replace(config, backend_options=options), data=(dataset, adapt))  # noqa: E731
+        calls = warmup + 2 * config.min_requests  # a request is two calls: compute only, end to end
+        p, tuning = tune(config, p, rebuild, lambda: (inputs[0], None), progress, calls, how)
+        backend = p.backend
+        call, deployed = deployment.deploy(p, how, backend.to_device(inputs[0])[0], progress)
+        tracker = MemoryTracker().start()  # baseline: framework loaded, model built (and exported)
+        served = serve(Server(backend, call), inputs, config, warmup, progress, tracker.first_step_done)
+        tracker.stop()
 
-    tracker = MemoryTracker().start()  # baseline: framework loaded, model built
-    served = serve(Server(backend, p.model), inputs, config, warmup, progress, tracker.first_step_done)
-    tracker.stop()
-
-    section = inference_section(batch, served)
+    section = inference_section(batch, served, config.serve, deployed)
     common = sections.shared(config, p, tracker, augment="none")
     macs = common["model"]["macs_per_sample"]
     analytic = 2 * macs * batch if macs is not None else None
@@ -177,8 +195,6 @@ def run(config: RunConfig, progress: Progress) -> Result:
         },
         accuracy={"top1": None, "top5": None, "reason": "inference benchmark: accuracy is not measured"},
         loss={"curve": [], "first": None, "final": None},
-        tuning={"mode": "off", "performance_options": [], "pinned": dict(config.backend_options), "candidates": [],
-                "chosen": {}, "time_s": 0.0, "cache_path": None,
-                "note": "the tuner times training steps; inference runs the framework defaults and pinned options"},
+        tuning=tuning,
         inference=section,
     )

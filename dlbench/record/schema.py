@@ -12,7 +12,7 @@ import dataclasses
 import typing
 from typing import Any
 
-from dlbench.config import DEVICES, TASKS, TIMINGS, RunConfig
+from dlbench.config import DEVICES, SERVES, TASKS, TIMINGS, RunConfig
 from dlbench.record.types import (BOOL, INT, JSON, NULL, NUMBER, STR, Field, ListOf, Object, OneOf, RecordError,
                                   from_annotation, map_of)
 
@@ -60,6 +60,7 @@ CONFIG: dict[str, tuple[str | None, str]] = {
     "processes": (COUNT, "processes the replicas ran in; null: the engine's default, or as launched"),
     "min_requests": (COUNT, "inference: at least this many timed requests"),
     "min_duration": (S, "inference: at least this long serving timed requests"),
+    "serve": (None, "inference: `step` (the eval step) or `export` (the model exported as the framework deploys it)"),
     "backend_options": (None, "options pinned with `-o KEY=VALUE` (backend-specific keys)"),
 }
 
@@ -315,6 +316,13 @@ TARGET = Object({
 })
 
 INFERENCE = Object({
+    "path": Field(OneOf(SERVES), None, "what served the requests (`--serve`): `step` the eval step, `export` the "
+                                       "model exported as the framework deploys it"),
+    "deployment": Field(Object({
+        "label": Field(STR, None, "the deployment path in a few words (`eval step`, `AOTInductor`, `SavedModel`...)"),
+        "what": Field(STR, None, "what served, in words"),
+        "export_s": Field(SECONDS | NULL, S, "export, compile, write and load; null on the eval step"),
+    }), None, "the deployment path that served"),
     "batch_size": Field(INT, COUNT, "examples per request"),
     "requests": Field(INT, COUNT, "timed requests"),
     "duration_s": Field(SECONDS, S, "time spent serving them"),

@@ -2,7 +2,8 @@
 no longer than the run itself (``--tune`` tunes regardless, ``--no-tune`` never).
 
 First, by counting: each candidate takes WARMUP_STEPS + MIN_ROUNDS steps, so a run of fewer steps
-than that in all is not tuned. Then by timing :data:`PROBE_STEPS` steps of the plain default (the
+than that in all is not tuned (an inference run that lasts at least some seconds is not judged by
+its count). Then by timing :data:`PROBE_STEPS` steps of the plain default (the
 first includes its compilation; the median of the others is the step time): the run is predicted
 from them, and so is tuning, where a candidate that turns a
 compiler on (an option's ``compiles`` values, e.g. torch.compile) costs what such compilations cost
@@ -56,9 +57,11 @@ class Estimate:
                 f"about {self.tuning_s:.1f} s{compiles} (--tune tunes regardless)")
 
 
-def estimate(default: Timing, compiling: list[bool], run_steps: int, history: list[float]) -> Estimate:
+def estimate(default: Timing, compiling: list[bool], run_steps: int, history: list[float],
+             run_seconds: float = 0.0) -> Estimate:
     """``default``: the warmed-up default candidate; ``compiling[i]``: whether candidate ``i``
-    (the default is 0) turns a compiler on; ``history``: compile times timed here before."""
+    (the default is 0) turns a compiler on; ``history``: compile times timed here before. The run
+    takes ``run_steps`` steps and, serving requests, at least ``run_seconds`` (``--min-duration``)."""
     step, first = default.warm_s or 0.0, default.first_s or 0.0
     probed = len(default.warm_times) + 1
     compile_s, source = None, None
@@ -70,5 +73,6 @@ def estimate(default: Timing, compiling: list[bool], run_steps: int, history: li
             compile_s, source = COMPILE_GUESS_S, "none timed on this machine yet: a guess"
     rounds = MIN_ROUNDS * step * len(compiling)
     later_warmups = sum((compile_s if c else first) + (WARMUP_STEPS - 1) * step for c in compiling[1:])
-    return Estimate(run_s=first + (run_steps - 1) * step, tuning_s=first + (probed - 1) * step + later_warmups + rounds,
-                    compile_s=compile_s, compile_source=source, candidates=len(compiling))
+    return Estimate(run_s=first + max((run_steps - 1) * step, run_seconds),
+                    tuning_s=first + (probed - 1) * step + later_warmups + rounds, compile_s=compile_s,
+                    compile_source=source, candidates=len(compiling))

@@ -2,7 +2,8 @@
 
 The key holds everything the fastest setting depends on: the machine
 (:func:`dlbench.environment.machine_fingerprint`) and its accelerator, backend and framework versions, model and its
-input shape, batch, device, dtype and precision, optimiser, the pinned options and the candidates.
+input shape, batch, device, dtype and precision, optimiser, the pinned options and the candidates,
+and what was timed (the train step, the eval step served, or an exported model served).
 A file that cannot be read or does not match its key is ignored with a warning, never fatal.
 """
 
@@ -36,15 +37,18 @@ def framework_versions(modules: tuple[str, ...]) -> dict[str, str | None]:
 
 def make_key(*, fingerprint: str, backend: str, versions: dict, model: str, input_shape, num_classes: int,
              batch_size: int, device: str, dtype: str, precision: str, optimizer: str, replicas: int,
-             grid: Grid, accelerator: dict | None = None) -> dict[str, Any]:
+             grid: Grid, accelerator: dict | None = None, workload: str = "train") -> dict[str, Any]:
     """The cache key as a JSON-ready dict (lists, not tuples, so it compares equal after a round trip).
-    A CPU run's key has no ``accelerator`` entry, so it is the key it was before accelerators counted."""
+    A CPU run's key has no ``accelerator`` entry, and a training run's no ``workload``, so each is the
+    key it was before accelerators (and inference tuning) counted."""
     key = {"fingerprint": fingerprint, "backend": backend, "versions": versions, "model": model,
            "input_shape": list(input_shape), "num_classes": num_classes, "batch_size": batch_size,
            "device": device, "dtype": dtype, "precision": precision, "optimizer": optimizer,
            "replicas": replicas, "pinned": dict(grid.pinned), "candidates": grid.free}
     if accelerator is not None:
         key["accelerator"] = accelerator
+    if workload != "train":
+        key["workload"] = workload
     return json.loads(json.dumps(key, sort_keys=True))
 
 

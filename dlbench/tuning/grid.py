@@ -17,8 +17,8 @@ class Grid:
     defaults: Mapping[str, Any]
 
     @classmethod
-    def of(cls, backend_cls, device: str, pinned: Mapping[str, Any]) -> "Grid":
-        return cls(backend_cls.performance_options(device), dict(pinned),
+    def of(cls, backend_cls, device: str, pinned: Mapping[str, Any], workload: str = "train") -> "Grid":
+        return cls(backend_cls.performance_options(device, workload), dict(pinned),
                    {k: o.default for k, o in backend_cls.options.items()})
 
     @property

@@ -1,4 +1,5 @@
-"""Times candidate train steps side by side: round-robin, so a shared machine's drift falls on all."""
+"""Times candidates' steps (train steps, or served requests) side by side: round-robin, so a shared
+machine's drift falls on all."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ class Timing:
 
 class Interleaving:
     """Candidates' steps timed in turn. ``steps[i]()`` runs one synchronised step of candidate ``i``
-    and returns its loss; a candidate that raises is recorded with its error and left out from then on.
+    and returns its loss (None for a served request); a candidate that raises is recorded with its error
+    and left out from then on.
 
     Progress is one ``tuning`` phase whose warm-up is the candidates' warm-up steps (compilation), so
     the display's rate, and its ETA, come from timed rounds only; the total follows the rounds expected.

@@ -1,4 +1,5 @@
-"""Chooses a backend's performance settings in the worker, before the timed run."""
+"""Chooses a backend's performance settings in the worker, before the timed run: for training, by
+timing train steps; for inference, by timing what serves the requests (:mod:`dlbench.tuning.candidates`)."""
 
 from __future__ import annotations
 
@@ -13,24 +14,26 @@ from dlbench import environment, registry
 from dlbench.config import RunConfig
 from dlbench.optim import OptimizerSpec
 from dlbench.tuning import budget, cache, decision
+from dlbench.tuning.candidates import Rebuild, Served, Serving, Training
 from dlbench.tuning.grid import Grid
 from dlbench.tuning.timing import WARMUP_STEPS, Interleaving, Timing
 
-Rebuild = Callable[[dict], Any]  # backend options -> a fresh Prepared (backend and model from the canonical weights)
 
-
-def tune(config: RunConfig, prepared: Any, rebuild: Rebuild, sample: Callable[[], tuple[np.ndarray, np.ndarray]],
-         progress: Callable[..., None], run_steps: int | None = None) -> tuple[Any, dict]:
+def tune(config: RunConfig, prepared: Any, rebuild: Rebuild,
+         sample: Callable[[], tuple[np.ndarray, np.ndarray | None]], progress: Callable[..., None],
+         run_steps: int | None = None, served: Served | None = None) -> tuple[Any, dict]:
     """(what the timed run uses, the record's ``tuning`` section).
 
     ``prepared`` was built with the user's options and the other settings' defaults; it is returned
     as it is unless another setting won, then ``rebuild`` makes a fresh model from the canonical
-    weights. Candidates always train models of their own, so no tuning step reaches the timed run.
+    weights. Candidates always run models of their own, so no tuning step reaches the timed run.
     ``config.tune`` None tunes only when it pays for itself over the run's ``run_steps`` steps
-    (:mod:`dlbench.tuning.budget`); True always; False never.
+    (:mod:`dlbench.tuning.budget`); True always; False never. With ``served`` (an inference run) the
+    candidates serve requests instead of training, and the run lasts ``served.seconds`` at least.
     """
     start = time.perf_counter()
-    grid = Grid.of(type(prepared.backend), config.device, config.backend_options)
+    workload = served.workload if served else "train"
+    grid = Grid.of(type(prepared.backend), config.device, config.backend_options, workload)
     section: dict[str, Any] = {"mode": None, "performance_options": list(grid.performance),
                                "pinned": dict(config.backend_options), "candidates": [], "chosen": {},
                                "time_s": 0.0, "cache_path": None}
@@ -43,7 +46,8 @@ def tune(config: RunConfig, prepared: Any, rebuild: Rebuild, sample: Callable[[]
         return prepared, {**section, "mode": "off", "chosen": grid.plain(),
                           "note": f"not tuned: {processes} processes would each choose alone; pin settings with -o"}
     auto = config.tune is None and run_steps is not None
-    if auto and (why := budget.too_few_steps(run_steps, len(grid.candidates()))):
+    counted = not (served and served.seconds)  # a run that lasts some seconds: its steps are not known yet
+    if auto and counted and (why := budget.too_few_steps(run_steps, len(grid.candidates()))):
         return prepared, {**section, "mode": "skipped", "chosen": grid.plain(), "note": why}
 
     accelerator = prepared.backend.accelerator()
@@ -53,7 +57,7 @@ def tune(config: RunConfig, prepared: Any, rebuild: Rebuild, sample: Callable[[]
         versions=cache.framework_versions(registry.get_backend(config.backend).requires),
         input_shape=prepared.adapt.target, num_classes=prepared.dataset.num_classes, batch_size=config.batch_size,
         device=config.device, dtype=prepared.backend.dtype, precision=config.precision,
-        optimizer=config.optimizer, replicas=config.replicas, grid=grid)
+        optimizer=config.optimizer, replicas=config.replicas, grid=grid, workload=workload)
     entry, warning = cache.load(key, grid)
     warnings = [warning] if warning else []
     path = None
@@ -61,7 +65,8 @@ def tune(config: RunConfig, prepared: Any, rebuild: Rebuild, sample: Callable[[]
         mode, chosen, candidates, path = "cached", entry["chosen"], entry["candidates"], cache.path_for(key)
         section.update(decision=entry.get("decision"))
     else:
-        outcome = measure(config, grid, type(prepared.backend), rebuild, sample, progress, run_steps if auto else None)
+        outcome = measure(config, grid, type(prepared.backend), rebuild, sample, progress, run_steps if auto else None,
+                          served)
         mode, chosen, candidates = outcome["mode"], outcome["chosen"], outcome["candidates"]
         section.update({k: v for k, v in outcome.items() if k not in ("mode", "chosen", "candidates")})
         if mode == "tuned":
@@ -79,7 +84,7 @@ def tune(config: RunConfig, prepared: Any, rebuild: Rebuild, sample: Callable[[]
 
 
 def measure(config: RunConfig, grid: Grid, backend_cls: type, rebuild: Rebuild, sample, progress,
-            run_steps: int | None) -> dict:
+            run_steps: int | None, served: Served | None = None) -> dict:
     """Build every candidate, time them interleaved, and choose (:mod:`dlbench.tuning.decision`).
     With ``run_steps`` (auto), the default is timed first and the rest only if tuning pays
     (:mod:`dlbench.tuning.budget`). Returns the section's ``mode``, ``chosen``, ``candidates``,
@@ -87,8 +92,12 @@ def measure(config: RunConfig, grid: Grid, backend_cls: type, rebuild: Rebuild, 
     settings = grid.candidates()
     compiling = [backend_cls.compiles(s) for s in settings]
     x, y = sample()
-    optimizer = OptimizerSpec.create(config.optimizer, config.lr)
-    steps = [Candidate(rebuild, {**config.backend_options, **s}, optimizer, config.seed, x, y) for s in settings]
+    options = [{**config.backend_options, **s} for s in settings]
+    if served is None:
+        optimizer = OptimizerSpec.create(config.optimizer, config.lr)
+        steps = [Training(rebuild, o, optimizer, config.seed, x, y) for o in options]
+    else:
+        steps = [Serving(rebuild, o, served, x) for o in options]
     timed = Interleaving(steps, progress)
     # the plain default first: what the run will cost, and what tuning would (a few more steps than
     # the others' warm-up, since one step's time is a poor estimate on a busy machine)
@@ -96,7 +105,8 @@ def measure(config: RunConfig, grid: Grid, backend_cls: type, rebuild: Rebuild, 
     out: dict[str, Any] = {}
     deadline = None
     if run_steps is not None and timed.timings[0].error is None:
-        estimate = budget.estimate(timed.timings[0], compiling, run_steps, cache.compile_history(backend_cls.name))
+        estimate = budget.estimate(timed.timings[0], compiling, run_steps, cache.compile_history(backend_cls.name),
+                                   served.seconds if served else 0.0)
         out["budget"] = estimate.record()
         if not estimate.pays:
             progress("step", done=timed.total, total=timed.total, loss=None, epoch=0)
@@ -134,22 +144,3 @@ def _decision(settings: list[dict], best: int, comparisons: list) -> str:
     return (f"{', '.join(f'{k}={v}' for k, v in settings[best].items())}: {c.ratio:.2f}× the default's step time "
             f"[{c.ci.low:.2f}–{c.ci.high:.2f}] over {c.rounds} rounds")
 
-
-class Candidate:
-    """One candidate's synchronised train step, on a model of its own built by ``prepare()`` (so a
-    candidate that is never timed costs nothing, and its build time is no step's)."""
-
-    def __init__(self, rebuild: Rebuild, options: dict, optimizer: OptimizerSpec, seed: int, x, y):
-        self.rebuild, self.options, self.optimizer, self.seed, self.sample = rebuild, options, optimizer, seed, (x, y)
-        self.backend = self.step = self.batch = None
-
-    def prepare(self) -> None:
-        p = self.rebuild(self.options)
-        self.backend = p.backend
-        self.step = p.backend.train_step(p.model, self.optimizer, self.seed)
-        self.batch = p.backend.to_device(*self.sample)
-
-    def __call__(self) -> float:
-        loss = self.step(*self.batch)
-        self.backend.sync(loss)
-        return float(self.backend.to_numpy(loss))

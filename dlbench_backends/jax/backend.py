@@ -96,6 +96,7 @@ class JaxBackend(Backend):
     fixed_settings = {"jit": True}  # every step is a jax.jit-compiled XLA program
     compiler = "jit"
     calibration = "dlbench_backends.jax.calibrate"
+    serving = "dlbench_backends.jax.serving"
 
     def __init__(self, device: str = "cpu", options=None, dtype: str = "float32", precision: str = "float32"):
         super().__init__(device, options, dtype, precision)

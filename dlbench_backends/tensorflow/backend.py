@@ -70,6 +70,7 @@ class TensorFlowBackend(Backend):
     dtypes = ("float32", "float64")
     precisions = FRAMEWORK_PRECISIONS
     calibration = "dlbench_backends.tensorflow.calibrate"
+    serving = "dlbench_backends.tensorflow.serving"
 
     def __init__(self, device: str = "cpu", options=None, dtype: str = "float32", precision: str = "float32"):
         super().__init__(device, options, dtype, precision)

@@ -23,6 +23,10 @@ from dlbench_backends.torch.optim import make_optimizer
 from dlbench_backends.torch.replication import data_parallel, mean_over_replicas
 
 
+MAX_AUTOTUNE = "max-autotune-no-cudagraphs"
+COMPILE_CANDIDATES = {"train": (False, True), "inference": (False, True, MAX_AUTOTUNE)}
+
+
 @dataclass
 class TorchModel:
     module: torch.nn.Module
@@ -33,15 +37,19 @@ class TorchModel:
 class TorchBackend(Backend):
     name = "torch"
     options = {
-        # performance settings (tuned per model unless pinned): eager NCHW is PyTorch's plain default
-        "compile": Option(False, "wrap the model in torch.compile (inductor)", (True, False),
-                          tune={"cpu": (False, True), "gpu": (False, True)}, compiles=(True,)),
+        # performance settings (tuned per model unless pinned): eager NCHW is PyTorch's plain default.
+        # Serving also times inductor's max-autotune mode (without CUDA graphs, which would replay stale
+        # inputs); an AOTInductor export compiles anyway, so compile is not tuned for it
+        "compile": Option(False, "wrap the model in torch.compile (inductor); a mode name compiles in that mode",
+                          (True, False, MAX_AUTOTUNE), tune={"cpu": COMPILE_CANDIDATES, "gpu": COMPILE_CANDIDATES},
+                          compiles=(True, MAX_AUTOTUNE)),
         "channels_last": Option(False, "images and conv weights in channels-last memory format", (True, False),
                                 tune={"cpu": (False, True), "gpu": (False, True)}),
     }
     dtypes = ("float32", "float64")
     precisions = FRAMEWORK_PRECISIONS
     calibration = "dlbench_backends.torch.calibrate"
+    serving = "dlbench_backends.torch.serving"
     rank = 0  # this process's replica (see replicate)
 
     def __init__(self, device: str = "cpu", options=None, dtype: str = "float32", precision: str = "float32"):
@@ -86,7 +94,9 @@ class TorchBackend(Backend):
         if self.settings["channels_last"]:
             module = module.to(memory_format=torch.channels_last)
         forward = data_parallel(self, module)
-        forward = torch.compile(forward) if self.settings["compile"] else forward
+        mode = self.settings["compile"]
+        if mode:
+            forward = torch.compile(forward, mode=mode if isinstance(mode, str) else None)
         if self.device == "gpu":
             torch.cuda.reset_peak_memory_stats()
         return TorchModel(module, graph, forward)

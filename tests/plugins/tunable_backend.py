@@ -1,7 +1,7 @@
-"""A throwaway backend whose performance settings have known costs: each train step sleeps
-``delay_ms`` plus ``layout``'s extra milliseconds, so tests know which candidate is fastest.
+"""A throwaway backend whose performance settings have known costs: each train step and each eval
+call sleeps ``delay_ms`` plus ``layout``'s extra milliseconds, so tests know which candidate is fastest.
 
-``TunableBackend.calls`` counts train steps run in this process (tuning ones included).
+``TunableBackend.calls`` counts train steps and eval calls run in this process (tuning ones included).
 """
 
 from __future__ import annotations
@@ -25,18 +25,24 @@ class TunableBackend(NumpyBackend):
                          tune={"cpu": tuple(EXTRA_MS)}),
         "scale": Option(1.0, "a numerics setting: never tuned"),
     }
+    serving = "tests.plugins.tunable_serving"
     calls = 0
 
-    def train_step(self, model, optimizer, seed):
-        inner = super().train_step(model, optimizer, seed)
+    def _slowed(self, inner):
         pause = (self.settings["delay_ms"] + EXTRA_MS[self.settings["layout"]]) / 1e3
 
-        def step(x, y):
+        def step(*args):
             type(self).calls += 1
             time.sleep(pause)
-            return inner(x, y)
+            return inner(*args)
 
         return step
+
+    def train_step(self, model, optimizer, seed):
+        return self._slowed(super().train_step(model, optimizer, seed))
+
+    def eval_step(self, model):
+        return self._slowed(super().eval_step(model))
 
 
 @hookimpl

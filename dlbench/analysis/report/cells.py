@@ -43,7 +43,9 @@ def tuned(row: Mapping) -> bool:
     mode, tune = row.get("tuning.mode"), row.get("config.tune")
     if present(mode) and mode != "pinned":
         return mode in ("tuned", "cached")  # not "off", nor "skipped" (too short to repay tuning)
-    return bool(tune) if present(tune) else False  # "pinned": nothing left to tune, so as the user asked
+    if mode == "pinned":  # nothing left to tune (JAX): at its best, unless --no-tune asked for the plain defaults
+        return tune is not False
+    return bool(tune) if present(tune) else False
 
 
 def tuning_text(rows: Rows) -> str:

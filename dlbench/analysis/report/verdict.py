@@ -1,6 +1,6 @@
 """The verdict the report opens with: per model × dataset × batch × device × precision, the fastest
 backend at its tuned settings, every other backend's ratio to it, and the framework-defaults answer
-beside it."""
+beside it. The inference section gives one of its own, per request, each deployment path a backend."""
 
 from __future__ import annotations
 
@@ -25,15 +25,16 @@ def _chosen(c: dict) -> str:
     return f" ({settings_text(c['settings'])})" if c["settings"] else ""
 
 
-def side(cells: pd.DataFrame, with_settings: bool) -> tuple[str, str]:
-    """(fastest, others) texts for one row and one side (tuned or defaults); dashes when empty."""
+def side(cells: pd.DataFrame, with_settings: bool, per: str = "step") -> tuple[str, str]:
+    """(fastest, others) texts for one row and one side (tuned or defaults); dashes when empty.
+    ``per``: what one timed unit is (a training ``step``, an inference ``request``)."""
     ranked = best_per_backend(cells)
     if not ranked:
         return "—", "—"
     top = ranked[0]
     extra = _chosen(top) if with_settings else ""
     caveat = f" ({top['stats'].caveat})" if top["stats"].caveat else ""
-    fastest = f"**{top['backend']}** {ms(top['stats'].median)}/step{extra}{caveat}" if len(ranked) > 1 \
+    fastest = f"**{top['backend']}** {ms(top['stats'].median)}/{per}{extra}{caveat}" if len(ranked) > 1 \
         else f"{top['backend']} only{extra}"
     others = "; ".join(
         f"{c['backend']} {text.ratio(stats.ratio(list(c['stats'].run_medians), list(top['stats'].run_medians)))}"
@@ -41,7 +42,7 @@ def side(cells: pd.DataFrame, with_settings: bool) -> tuple[str, str]:
     return fastest, others
 
 
-def verdict_table(cells: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
+def verdict_table(cells: pd.DataFrame, per: str = "step") -> tuple[pd.DataFrame, list[str], list[str]]:
     """(table, notes, warnings). Tuned side: records with tuning on; defaults side: untuned records
     that set no backend option (old records without tuning fields count as defaults)."""
     tuned_any = bool(cells["tuned"].any())
@@ -57,10 +58,10 @@ def verdict_table(cells: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[st
         row["runs per backend"] = str(runs[0]) if len(runs) == 1 else f"{runs[0]}–{runs[-1]}"
         if tuned_any:
             row["fastest, tuned (settings that won)"], row["others ÷ fastest, tuned [95% CI]"] = \
-                side(g[g["tuned"].astype(bool)], with_settings=True)
+                side(g[g["tuned"].astype(bool)], with_settings=True, per=per)
         if defaults_any:
             row["fastest, framework defaults"], row["others ÷ fastest, defaults [95% CI]"] = \
-                side(g[defaults_mask[g.index]], with_settings=False)
+                side(g[defaults_mask[g.index]], with_settings=False, per=per)
         rows.append(row)
         if len(used) > 1:
             detail = ", ".join(f"{c['label']} {c['precision_used']}" for _, c in g.iterrows())

@@ -4,6 +4,10 @@ CPU execution provider, or CUDA's with ``--device gpu``.
 
 The session is created at the first call of the eval step, so the run's first-call time includes
 ONNX Runtime's graph optimisation, as JAX's and TensorFlow's include their compilation.
+
+Performance settings, tuned per model and batch like the other backends' (never the numerics: the
+optimiser's fusions reorder float32 arithmetic only): the graph optimisation level, and on the CPU
+the session's intra-op threads (its default, one per physical core, or one).
 """
 
 from __future__ import annotations
@@ -44,12 +48,21 @@ class OnnxRuntimeBackend(Backend):
     #: what this backend can run: no ``train`` (``verify`` then compares the initial logits only)
     tasks = ("inference",)
     options = {
-        "optimization": Option("all", "ONNX Runtime graph optimisation level", tuple(LEVELS)),
+        "optimization": Option("all", "ONNX Runtime graph optimisation level", tuple(LEVELS),
+                               tune={"cpu": tuple(LEVELS), "gpu": tuple(LEVELS)}),
+        # one thread can beat a pool of them on a small model, where waking the pool costs more than it brings
+        "threads": Option(0, "intra-op threads of the session; 0: ONNX Runtime's default, one per physical core",
+                          tune={"cpu": (0, 1)}),
     }
     fixed_settings = {"opset": OPSET}
+    serving = "dlbench_onnxruntime.serving"
 
     def __init__(self, device: str = "cpu", options=None, dtype: str = "float32"):
         super().__init__(device, options, dtype)
+        threads = self.settings["threads"]
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+            raise ConfigError(f"onnxruntime: threads must be 0 (ONNX Runtime's default) or a positive count, "
+                              f"got {threads!r}")
         available = ort.get_available_providers()
         if device == "gpu":
             if "CUDAExecutionProvider" not in available:
@@ -66,7 +79,7 @@ class OnnxRuntimeBackend(Backend):
             "onnx": onnx.__version__,
             "providers": self.providers,
             "device_name": cpu_model() if self.device == "cpu" else ort.get_device(),
-            "threads": "onnxruntime default (one per physical core)",
+            "threads": self.settings["threads"] or "onnxruntime default (one per physical core)",
             "precision": self.dtype,
         }
 
@@ -75,11 +88,16 @@ class OnnxRuntimeBackend(Backend):
         held = {k: np.array(v, dtype=self.dtype) for k, v in weights.items()}
         return OrtModel(graph, held, to_onnx(graph, held, self.dtype))
 
+    def session_options(self) -> ort.SessionOptions:
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = LEVELS[self.settings["optimization"]]
+        opts.intra_op_num_threads = self.settings["threads"]
+        return opts
+
     def session(self, model: OrtModel) -> ort.InferenceSession:
         if model.session is None:
-            opts = ort.SessionOptions()
-            opts.graph_optimization_level = LEVELS[self.settings["optimization"]]
-            model.session = ort.InferenceSession(model.proto.SerializeToString(), opts, providers=self.providers)
+            model.session = ort.InferenceSession(model.proto.SerializeToString(), self.session_options(),
+                                                 providers=self.providers)
         return model.session
 
     def export_weights(self, model: OrtModel) -> dict[str, np.ndarray]:
@@ -102,17 +120,7 @@ class OnnxRuntimeBackend(Backend):
         raise ConfigError(INFERENCE_ONLY)
 
     def eval_step(self, model: OrtModel):
-        def step(x):
-            session = self.session(model)
-            if isinstance(x, np.ndarray):
-                return session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
-            binding = session.io_binding()  # input already on the GPU: keep the output there too
-            binding.bind_ortvalue_input(INPUT_NAME, x)
-            binding.bind_output(OUTPUT_NAME, "cuda")
-            session.run_with_iobinding(binding)
-            return binding.get_outputs()[0]
-
-        return step
+        return lambda x: run(self.session(model), x)
 
     def sync(self, value: Any) -> None:
         """Nothing to wait for: ``run`` returns once the outputs are written (and synchronises the
@@ -136,6 +144,17 @@ class OnnxRuntimeBackend(Backend):
         rng = np.random.default_rng(0)
         feeds = {"a": rng.standard_normal((n, n), dtype=np.float32), "b": rng.standard_normal((n, n), dtype=np.float32)}
         return lambda: session.run(None, feeds)
+
+
+def run(session: ort.InferenceSession, x: Any) -> Any:
+    """The logits of ``x``: a numpy array, or an OrtValue already on the GPU (its output stays there)."""
+    if isinstance(x, np.ndarray):
+        return session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+    binding = session.io_binding()
+    binding.bind_ortvalue_input(INPUT_NAME, x)
+    binding.bind_output(OUTPUT_NAME, "cuda")
+    session.run_with_iobinding(binding)
+    return binding.get_outputs()[0]
 
 
 def matmul_model(n: int) -> onnx.ModelProto:
