@@ -55,6 +55,9 @@ class Option:
     #: compiled (:meth:`Backend.compilation`), and tuning's cost estimate allows for the first step of
     #: a candidate that turns one on (:mod:`dlbench.tuning.budget`)
     compiles: tuple = ()
+    #: the layer kinds it changes (JAX's attention kernel: ``("attention",)``): tuned only
+    #: for a model that has one; empty, every model
+    layers: tuple = ()
 
     def __post_init__(self):
         for device in self.tune or {}:
@@ -108,9 +111,12 @@ class Backend(abc.ABC):
     serving: ClassVar[str | None] = None
 
     @classmethod
-    def performance_options(cls, device: str, workload: str = "train") -> dict[str, tuple]:
-        """The performance settings worth tuning on ``device`` for ``workload``, each with its candidates."""
-        return {k: o.candidates(device, workload) for k, o in cls.options.items() if o.candidates(device, workload)}
+    def performance_options(cls, device: str, workload: str = "train",
+                            kinds: frozenset[str] | None = None) -> dict[str, tuple]:
+        """The performance settings worth tuning on ``device`` for ``workload``, each with its candidates;
+        with ``kinds`` (a model's layer kinds), only those that change one of its layers."""
+        return {k: o.candidates(device, workload) for k, o in cls.options.items()
+                if o.candidates(device, workload) and (kinds is None or not o.layers or set(o.layers) & kinds)}
 
     @classmethod
     def compiles(cls, settings: Mapping[str, Any]) -> bool:

@@ -320,7 +320,7 @@ def test_several_processes_are_not_tuned_since_they_would_choose_apart(tunable):
 
     from dlbench.tuning import tune
 
-    prepared = SimpleNamespace(backend=tunable(), parallel={"processes": 2})
+    prepared = SimpleNamespace(backend=tunable(), graph=None, parallel={"processes": 2})
     config = RunConfig(backend="tunable", model="tiny", dataset="synthetic", batch_size=8, steps=2)
     same, section = tune(config, prepared, rebuild=None, sample=None, progress=lambda *a, **k: None)
     assert same is prepared and tunable.calls == 0
@@ -338,3 +338,14 @@ def test_a_tuned_runs_training_memory_still_covers_adams_state(tunable):
     assert rec.ok, rec.error
     assert rec.tuning["mode"] == "tuned"
     assert rec.memory["training_bytes"] >= 2 * rec.model["params_trainable"] * 4  # Adam's two moments
+
+
+def test_an_option_that_changes_one_kind_of_layer_is_tuned_only_for_models_that_have_it():
+    from dlbench import registry
+
+    jax_backend = registry.get_backend("jax").load()
+    kinds = {name: frozenset(n.layer.kind for n in registry.get_model(name).build(shape, 10).nodes)
+             for name, shape in (("lenet5", (28, 28, 1)), ("vit_tiny", (32, 32, 3)))}
+    assert "attention" not in Grid.of(jax_backend, "cpu", {}, kinds=kinds["lenet5"]).free
+    assert Grid.of(jax_backend, "cpu", {}, kinds=kinds["vit_tiny"]).free == {"attention": ("jax", "flax")}
+    assert "attention" in jax_backend.performance_options("cpu")  # no model given: every setting

@@ -17,8 +17,9 @@ class Grid:
     defaults: Mapping[str, Any]
 
     @classmethod
-    def of(cls, backend_cls, device: str, pinned: Mapping[str, Any], workload: str = "train") -> "Grid":
-        return cls(backend_cls.performance_options(device, workload), dict(pinned),
+    def of(cls, backend_cls, device: str, pinned: Mapping[str, Any], workload: str = "train",
+           kinds: frozenset[str] | None = None) -> "Grid":
+        return cls(backend_cls.performance_options(device, workload, kinds), dict(pinned),
                    {k: o.default for k, o in backend_cls.options.items()})
 
     @property

@@ -33,7 +33,9 @@ def tune(config: RunConfig, prepared: Any, rebuild: Rebuild,
     """
     start = time.perf_counter()
     workload = served.workload if served else "train"
-    grid = Grid.of(type(prepared.backend), config.device, config.backend_options, workload)
+    graph = prepared.graph
+    kinds = None if graph is None else frozenset(node.layer.kind for node in graph.nodes)
+    grid = Grid.of(type(prepared.backend), config.device, config.backend_options, workload, kinds)
     section: dict[str, Any] = {"mode": None, "performance_options": list(grid.performance),
                                "pinned": dict(config.backend_options), "candidates": [], "chosen": {},
                                "time_s": 0.0, "cache_path": None}

@@ -89,7 +89,7 @@ class JaxBackend(Backend):
     options = {
         "attention": Option("jax", "self-attention's kernel: jax.nn.dot_product_attention (jax) or Flax's "
                             "written-out nn.dot_product_attention (flax)", tuple(attention.KERNELS),
-                            tune={"cpu": ("jax", "flax"), "gpu": ("jax", "flax")}),
+                            tune={"cpu": ("jax", "flax"), "gpu": ("jax", "flax")}, layers=("attention",)),
     }
     dtypes = ("float32", "float64")
     precisions = FRAMEWORK_PRECISIONS
