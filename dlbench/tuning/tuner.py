@@ -20,14 +20,16 @@ Rebuild = Callable[[dict], Any]  # backend options -> a fresh Prepared (backend 
 
 
 def tune(config: RunConfig, prepared: Any, rebuild: Rebuild, sample: Callable[[], tuple[np.ndarray, np.ndarray]],
-         progress: Callable[..., None], run_steps: int | None = None) -> tuple[Any, dict]:
+         progress: Callable[..., None], run_steps: int | None = None, measure_missing: bool = True) -> tuple[Any, dict]:
     """(what the timed run uses, the record's ``tuning`` section).
 
     ``prepared`` was built with the user's options and the other settings' defaults; it is returned
     as it is unless another setting won, then ``rebuild`` makes a fresh model from the canonical
     weights. Candidates always train models of their own, so no tuning step reaches the timed run.
     ``config.tune`` None tunes only when it pays for itself over the run's ``run_steps`` steps
-    (:mod:`dlbench.tuning.budget`); True always; False never.
+    (:mod:`dlbench.tuning.budget`); True always; False never. Without ``measure_missing`` a choice
+    not in the cache is not timed: the defaults run (``dlbench explain``: the settings a run would
+    reuse, else the defaults).
     """
     start = time.perf_counter()
     grid = Grid.of(type(prepared.backend), config.device, config.backend_options)
@@ -60,6 +62,9 @@ def tune(config: RunConfig, prepared: Any, rebuild: Rebuild, sample: Callable[[]
     if entry is not None:
         mode, chosen, candidates, path = "cached", entry["chosen"], entry["candidates"], cache.path_for(key)
         section.update(decision=entry.get("decision"))
+    elif not measure_missing:
+        return prepared, {**section, "mode": "skipped", "chosen": grid.plain(),
+                          "note": "no tuned choice cached for this configuration: the framework defaults"}
     else:
         outcome = measure(config, grid, type(prepared.backend), rebuild, sample, progress, run_steps if auto else None)
         mode, chosen, candidates = outcome["mode"], outcome["chosen"], outcome["candidates"]
