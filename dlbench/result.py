@@ -45,6 +45,8 @@ class Result:
     target: dict = field(default_factory=dict)
     #: latency percentiles and throughput of a ``--task inference`` run (:mod:`dlbench.measure.inference`)
     inference: dict = field(default_factory=dict)
+    #: where the step's time goes, layer by layer (:mod:`dlbench.explain`); {} for other records
+    breakdown: dict = field(default_factory=dict)
     schema: str = SCHEMA
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))

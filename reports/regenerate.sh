@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 for sweep in speed zoo-large zoo accuracy zoo-accuracy; do
   dlbench sweep --config "reports/sweeps/$sweep.toml"
 done
+# where the time goes (after the sweeps, so the settings they tuned are the ones profiled)
+dlbench explain -m mobilenet_v2 -b torch,tensorflow,jax -d synthetic --batch-size 8 --optimizer sgd \
+  --output reports/results/explain --quiet
+dlbench explain -m shallow_vgg -b torch,tensorflow,jax -d synthetic --batch-size 64 --optimizer sgd \
+  --output reports/results/explain --quiet
 dlbench report reports/results -o reports/README.md --csv reports/results.csv
 dlbench sweep --config reports/sweeps/time-to-accuracy.toml
 dlbench report reports/time-to-accuracy/results -o reports/time-to-accuracy/README.md \

@@ -126,7 +126,7 @@ def test_an_unknown_version_is_refused(tmp_path):
     path = tmp_path / "r.json"
     path.write_text(json.dumps({**Result(config={}).to_dict(), "schema": "dlbench.result/9"}))
     for read in (Result.load, read_record):
-        with pytest.raises(DlbenchError, match=r"known schema \(dlbench.result/1, dlbench.result/2\): "
+        with pytest.raises(DlbenchError, match=r"known schema \(dlbench.result/1, dlbench.result/2, dlbench.result/3\): "
                                                r"schema='dlbench.result/9'"):
             read(path)
 

@@ -14,6 +14,7 @@ from dlbench.cli.compare import compare
 from dlbench.cli.describe import describe
 from dlbench.cli.doctor import doctor
 from dlbench.cli.examples import EXAMPLES
+from dlbench.cli.explain import explain
 from dlbench.cli.listing import list_
 from dlbench.cli.report import report
 from dlbench.cli.run import run
@@ -33,7 +34,7 @@ def cli(debug):
     paths.warn_retired()
 
 
-for _command in (run, verify, describe, list_, sweep, report, compare, calibrate, doctor):
+for _command in (run, verify, explain, describe, list_, sweep, report, compare, calibrate, doctor):
     cli.add_command(_command)
 
 

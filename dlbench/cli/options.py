@@ -21,6 +21,9 @@ from dlbench.optim import OPTIMIZERS
 
 ALL = ("run", "sweep", "verify")
 RUN_SWEEP = ("run", "sweep")
+#: what ``explain`` takes: the options that say which step is profiled (one process, one batch)
+EXPLAIN = {"backend", "model", "dataset", "batch_size", "steps", "warmup", "optimizer", "lr", "seed", "device",
+           "precision", "data_dir", "download", "timeout", "seq_len"}
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,8 @@ def _show(value: Any) -> str:
 
 
 OPTIONS = (
-    RunOption("backend", ("--backend", "-b"), "Backend (see `dlbench list backends`).", axis=("sweep", "verify")),
+    RunOption("backend", ("--backend", "-b"), "Backend (see `dlbench list backends`).",
+              axis=("sweep", "verify", "explain")),
     RunOption("model", ("--model", "-m"), "Model (see `dlbench list models`).", axis=("sweep",)),
     RunOption("dataset", ("--dataset", "-d"), "Dataset (see `dlbench list datasets`).", axis=("sweep",)),
     RunOption("task", ("--task",), "What to measure: training or inference.", click.Choice(TASKS),
@@ -113,6 +117,7 @@ BACKEND_OPTION_HELP = {
     "verify": ("KEY=VALUE", "Backend setting (applies to every backend that has it)."),
     "sweep": ("[BACKEND.]KEY=VALUE[,VALUE]", "Backend setting for every backend, or one (torch.compile=true); "
               "a list is an axis."),
+    "explain": ("KEY=VALUE", "Backend setting (applies to every backend that has it); pins it."),
 }
 
 
@@ -123,7 +128,7 @@ def run_options(command: str, **defaults: Any) -> Callable:
         metavar, text = BACKEND_OPTION_HELP[command]
         f = click.option("--option", "-o", "options", multiple=True, metavar=metavar, help=text)(f)
         for opt in reversed(OPTIONS):
-            if command in opt.commands:
+            if command in opt.commands if command != "explain" else opt.field in EXPLAIN:
                 f = opt.click_option(command, defaults.get(opt.field, MISSING))(f)
         f.__dlbench_defaults__ = defaults
         return f

@@ -27,13 +27,19 @@ def run(config: RunConfig, on_event: Callable[[dict], None] | None = None) -> Re
     outcome = isolation.run_in_worker("run", config.to_dict(), config.timeout, on_event)
     if outcome.output is not None:
         return Result.from_dict(outcome.output)
+    return failed(config.to_dict(), outcome)
+
+
+def failed(config: dict, outcome: isolation.WorkerOutcome) -> Result:
+    """The failed record of a worker that returned no output: its error, stderr and traceback."""
     error = outcome.error
     launch = launcher.detect()
     text = f"{error['message']}\n{outcome.stderr_tail}"
-    if config.replicas > 1 and launch.outer and (error["kind"] in PROCESS_ENDS or launcher.silent_rank(text) is not None):
+    silent = launcher.silent_rank(text) is not None
+    if config.get("replicas", 1) > 1 and launch.outer and (error["kind"] in PROCESS_ENDS or silent):
         # which process failed: this one, or the one the coordination service says stopped first
         error = {**error, "message": launcher.explain(launch.rank, error["message"], text)}
-    result = Result.failed(config.to_dict(), error["kind"], error["message"], environment=environment.machine())
+    result = Result.failed(config, error["kind"], error["message"], environment=environment.machine())
     result.error["stderr_tail"] = outcome.stderr_tail
     if error.get("traceback"):
         result.error["traceback"] = error["traceback"]

@@ -19,9 +19,10 @@ from dlbench.errors import DlbenchError
 from dlbench.execution import replicas
 
 #: what a worker can be asked to do: ``run`` a configuration, compute ``verify``'s outputs, time the
-#: GEMM ceilings for ``calibrate``, ``probe`` a backend for ``doctor``
+#: GEMM ceilings for ``calibrate``, ``probe`` a backend for ``doctor``, ``explain`` where a step's time goes
 ENTRIES = {"run": "dlbench.measure.entry:run", "verify": "dlbench.measure.verify:outputs",
-           "calibrate": "dlbench.calibration.ceilings:time_gemms", "probe": "dlbench.diagnostics.probe:probe_backend"}
+           "calibrate": "dlbench.calibration.ceilings:time_gemms", "probe": "dlbench.diagnostics.probe:probe_backend",
+           "explain": "dlbench.explain.entry:explain"}
 EXIT_INPUT_ERROR = 2
 EXIT_CRASH = 3
 

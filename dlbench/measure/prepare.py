@@ -4,7 +4,7 @@ canonical weights (several candidates of it, when tuning)."""
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,6 +32,13 @@ class Prepared:
     model: Any
     adapt: Adapter
     parallel: dict | None = None  # how replicas run, when there are several
+
+
+def own_options(config: RunConfig) -> RunConfig:
+    """``config`` with only the backend options its backend declares (an option given to several
+    backends at once applies where declared)."""
+    declared = registry.get_backend(config.backend).load().options
+    return replace(config, backend_options={k: v for k, v in config.backend_options.items() if k in declared})
 
 
 def load_data(config: RunConfig, progress: Progress = quiet) -> tuple[Dataset, Adapter]:

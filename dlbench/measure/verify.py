@@ -4,13 +4,10 @@ computes the logits again. :mod:`dlbench.execution.verify` compares the backends
 
 from __future__ import annotations
 
-import dataclasses
-
-from dlbench import registry
 from dlbench.config import RunConfig
 from dlbench.data.batching import eval_batches, train_batches
 from dlbench.errors import ConfigError
-from dlbench.measure.prepare import prepare
+from dlbench.measure.prepare import own_options, prepare
 from dlbench.optim import OptimizerSpec
 
 
@@ -18,9 +15,7 @@ def outputs(payload: dict, progress) -> dict:
     """Worker side, one backend: logits before and after training, and the loss curve."""
     dtype = payload.pop("dtype", "float32")
     train = payload.pop("train", True)  # False: --steps 0, the initial logits only
-    config = RunConfig.from_dict(payload)
-    declared = registry.get_backend(config.backend).load().options  # an option applies where declared
-    config = dataclasses.replace(config, backend_options={k: v for k, v in config.backend_options.items() if k in declared})
+    config = own_options(RunConfig.from_dict(payload))
     p = prepare(config, progress, exact=True, dtype=dtype)
     dataset, graph, backend, model, adapt = p.dataset, p.graph, p.backend, p.model, p.adapt
     if graph is None:

@@ -28,11 +28,17 @@ def _to_2(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _to_3(record: dict[str, Any]) -> dict[str, Any]:
+    return {**record, "breakdown": record.get("breakdown", {})}
+
+
 #: from each older version, the migration to the next
 MIGRATIONS: dict[str, Migration] = {
     "dlbench.result/1": Migration("dlbench.result/2", "`environment.cpu_threads` (JAX) is `environment.threads`, "
                                   "as torch and TensorFlow name it; `target.best_top1` is `target.best`, of the "
                                   "`target.metric` `top1` (language models have loss targets)", _to_2),
+    "dlbench.result/2": Migration("dlbench.result/3", "a `breakdown` section: where the step's time goes, layer by "
+                                  "layer (`dlbench explain`); empty in every other record", _to_3),
 }
 
 

@@ -16,7 +16,7 @@ from dlbench.config import DEVICES, SERVES, TASKS, TIMINGS, RunConfig
 from dlbench.record.types import (BOOL, INT, JSON, NULL, NUMBER, STR, Field, ListOf, Object, OneOf, RecordError,
                                   from_annotation, map_of)
 
-SCHEMA = "dlbench.result/2"
+SCHEMA = "dlbench.result/3"
 REFERENCE = "docs/reference/record.md"
 
 # units
@@ -341,6 +341,66 @@ INFERENCE = Object({
     }), None, "from a numpy array to a numpy array"),
 })
 
+BREAKDOWN_ROW = Object({
+    "group": Field(STR, None, "the layer group (kind + kernel, stride, groups: `depthwise conv 3×3, stride 1`), "
+                              "or time outside the layers (`optimizer`, `framework overhead (no op running)`...)"),
+    "kind": Field(OneOf(("layer", "fusion", "outside", "optimizer", "overhead", "not attributable")), None,
+                  "`fusion`: ops fused across layers of several groups, named by their kinds"),
+    "nodes": Field(ListOf(STR), None, "the declaration's nodes whose ops the row holds"),
+    "forward_s": Field(SECONDS, S, "forward time per step"),
+    "backward_s": Field(SECONDS, S, "backward time per step"),
+    "other_s": Field(SECONDS, S, "time per step in neither pass (optimizer, overhead)"),
+    "inferred_s": Field(SECONDS, S, "of the row's time, ops that carried no layer name, attributed through the "
+                                    "data flow (XLA: the nearest consumers' layer)"),
+})
+
+ISOLATED = Object({
+    "rounds": Field(INT, COUNT, "rounds of each configuration, the layer and the head alone in turn"),
+    "configurations": Field(ListOf(Object({
+        "group": Field(STR, None, "its layer group"),
+        "layer": Field(STR, None, "the layer as declared"),
+        "input_shape": Field(ListOf(INT), None, "its input shape, one example"),
+        "nodes": Field(ListOf(STR), None, "the nodes of this configuration"),
+        "forward_s": Field(SECONDS, S, "forward of one layer at the run's batch size (head subtracted)"),
+        "backward_s": Field(SECONDS, S, "backward of one layer (forward + backward minus forward)"),
+        "error": Field(STR, None, "why it could not be timed alone"),
+    })), None, "each distinct layer configuration"),
+    "rows": Field(ListOf(Object({
+        "group": Field(STR, None, "the layer group"),
+        "layers": Field(INT, COUNT, "its layers timed"),
+        "untimed": Field(INT, COUNT, "its layers that could not be timed alone"),
+        "forward_s": Field(SECONDS, S, "the layers' isolated forward, summed"),
+        "backward_s": Field(SECONDS, S, "the layers' isolated backward, summed"),
+    })), None, "per group: the configuration times summed over the group's layers"),
+})
+
+BREAKDOWN = Object({
+    "profiler": Field(STR, None, "the framework's profiler and how ops were mapped to the declaration's nodes"),
+    "attributable": Field(BOOL, None, "whether the profiler saw the layers' ops (false: e.g. one compiled "
+                                      "program; the isolated timing stands in)"),
+    "note": Field(STR | NULL, None, "caveats of the attribution"),
+    "steps_profiled": Field(INT, COUNT, "steps run under the profiler"),
+    "profiled_steps_s": Field(SERIES, S, "each profiled step, on the host's clock"),
+    "unprofiled_steps_s": Field(SERIES, S, "the unprofiled steps around them"),
+    "overhead": Field(Object({
+        "profiled_s": Field(SECONDS, S, "median profiled step"),
+        "unprofiled_s": Field(SECONDS, S, "median unprofiled step"),
+        "ratio": Field(NUMBER, None, "profiled / unprofiled"),
+    }), None, "the profiler's own cost"),
+    "rows": Field(ListOf(BREAKDOWN_ROW), None, "mean per profiled step, largest first"),
+    "sum": Field(Object({
+        "layers_s": Field(SECONDS, S, "rows of kind `layer`"),
+        "unattributed_s": Field(SECONDS, S, "fusions across layers, ops outside the layers, overhead, not attributable"),
+        "optimizer_s": Field(SECONDS, S, "the optimizer's update"),
+        "rows_s": Field(SECONDS, S, "all rows"),
+        "step_s": Field(SECONDS, S, "the mean profiled step on the host's clock"),
+        "residual_s": Field(NUMBER, S, "step - rows: time outside the profiler's step windows"),
+        "tolerance": Field(NUMBER, FRACTION, "the bound on |residual| / step"),
+        "within_tolerance": Field(BOOL, None, "whether |residual| <= tolerance x step"),
+    }), None, "the rows against the step"),
+    "isolated": Field(ISOLATED | NULL, None, "layers timed alone (`--isolated`, or where not attributable)"),
+})
+
 #: the sections of a record, in the order they are written
 SECTIONS: dict[str, tuple[Object, str]] = {
     "config": (_config(), "the run's settings, as `RunConfig` holds them"),
@@ -357,6 +417,7 @@ SECTIONS: dict[str, tuple[Object, str]] = {
     "tuning": (TUNING, "how the performance settings were chosen; empty in older records"),
     "target": (TARGET, "time to accuracy; empty without `--target-accuracy`"),
     "inference": (INFERENCE, "latencies and throughput; empty unless the task is inference"),
+    "breakdown": (BREAKDOWN, "where the step's time goes, layer by layer (`dlbench explain`); empty otherwise"),
     "error": (ERROR, "why a failed run failed; null when it did not"),
 }
 

@@ -21,7 +21,7 @@ from dlbench.tuning.timing import WARMUP_STEPS, Interleaving, Timing
 
 def tune(config: RunConfig, prepared: Any, rebuild: Rebuild,
          sample: Callable[[], tuple[np.ndarray, np.ndarray | None]], progress: Callable[..., None],
-         run_steps: int | None = None, served: Served | None = None) -> tuple[Any, dict]:
+         run_steps: int | None = None, served: Served | None = None, measure_missing: bool = True) -> tuple[Any, dict]:
     """(what the timed run uses, the record's ``tuning`` section).
 
     ``prepared`` was built with the user's options and the other settings' defaults; it is returned
@@ -30,6 +30,8 @@ def tune(config: RunConfig, prepared: Any, rebuild: Rebuild,
     ``config.tune`` None tunes only when it pays for itself over the run's ``run_steps`` steps
     (:mod:`dlbench.tuning.budget`); True always; False never. With ``served`` (an inference run) the
     candidates serve requests instead of training, and the run lasts ``served.seconds`` at least.
+    Without ``measure_missing`` a choice not in the cache is not timed: the defaults run
+    (``dlbench explain``: the settings a run would reuse, else the defaults).
     """
     start = time.perf_counter()
     workload = served.workload if served else "train"
@@ -66,6 +68,9 @@ def tune(config: RunConfig, prepared: Any, rebuild: Rebuild,
     if entry is not None:
         mode, chosen, candidates, path = "cached", entry["chosen"], entry["candidates"], cache.path_for(key)
         section.update(decision=entry.get("decision"))
+    elif not measure_missing:
+        return prepared, {**section, "mode": "skipped", "chosen": grid.plain(),
+                          "note": "no tuned choice cached for this configuration: the framework defaults"}
     else:
         outcome = measure(config, grid, type(prepared.backend), rebuild, sample, progress, run_steps if auto else None,
                           served)

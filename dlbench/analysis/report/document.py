@@ -46,7 +46,9 @@ def render(df: pd.DataFrame, out: Path, command: str, plots_on: bool = True,
     """The report as markdown; writes its plots beside ``out`` (``<stem>-speed.png``...)."""
     ok = df[df["status"] == "ok"]
     training = df["config.task"].fillna("train") != "inference" if "config.task" in df else pd.Series(True, df.index)
-    cells = cell_table(df[training])  # inference records have a section of their own
+    if "breakdown.steps_profiled" in df:  # explain's profiled steps are no timed run
+        training &= df["breakdown.steps_profiled"].isna()
+    cells = cell_table(df[training])  # inference and explain records have sections of their own
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     source = df.attrs.get("source", "records")
     lines = [

@@ -1,4 +1,4 @@
-"""Optional report sections, one module each (time-to-accuracy, inference, scaling...).
+"""Optional report sections, one module each (time-to-accuracy, inference, scaling, breakdown...).
 
 A section module defines ``render(df: pandas.DataFrame, out: pathlib.Path, plots: bool) -> list[str]``:
 the markdown lines of its section for the records in ``df`` (all records, failed ones included), or
@@ -12,7 +12,7 @@ import importlib
 from types import ModuleType
 
 #: module names under dlbench.analysis.sections, in report order
-SECTIONS: tuple[str, ...] = ("time_to_accuracy", "inference", "scaling")
+SECTIONS: tuple[str, ...] = ("time_to_accuracy", "inference", "scaling", "breakdown")
 
 
 def modules() -> list[ModuleType]:
