@@ -16,3 +16,10 @@ dlbench report reports/results -o reports/README.md --csv reports/results.csv
 dlbench sweep --config reports/sweeps/time-to-accuracy.toml
 dlbench report reports/time-to-accuracy/results -o reports/time-to-accuracy/README.md \
   --csv reports/time-to-accuracy/results.csv
+# added in December on another machine: each report below is measured on one machine, in one go
+for sweep in transformers-speed transformers-accuracy transformers-time-to-target; do
+  dlbench sweep --config "reports/sweeps/$sweep.toml"
+done
+dlbench report reports/transformers/results -o reports/transformers/README.md --csv reports/transformers/results.csv
+dlbench sweep --config reports/sweeps/inference.toml
+dlbench report reports/inference/results -o reports/inference/README.md --csv reports/inference/results.csv
