@@ -1,7 +1,9 @@
 """The ONNX Runtime backend plugin (plugins/dlbench-onnxruntime): export of every layer, inference only."""
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +11,8 @@ from click.testing import CliRunner
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("dlbench_onnxruntime")
+
+import onnx  # noqa: E402
 
 from dlbench import registry  # noqa: E402
 from dlbench.cli import cli  # noqa: E402
@@ -21,8 +25,10 @@ from dlbench.graph import (  # noqa: E402
 from dlbench.measure import inference  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
 from dlbench.result import Result  # noqa: E402
+from dlbench_onnxruntime import convert  # noqa: E402
 from dlbench_onnxruntime.backend import OnnxRuntimeBackend  # noqa: E402
 from dlbench_onnxruntime.convert import ONNX_GATES, _lstm_gates  # noqa: E402
+from tests.backend_cases import batch, model_and_weights, tiny_gpt  # noqa: E402
 
 
 def every_layer_graph():
@@ -90,6 +96,52 @@ def test_logits_equal_jax(graph):
     assert np.max(np.abs(got - expected)) / np.max(np.abs(expected)) < 1e-5
 
 
+@pytest.mark.torch
+@pytest.mark.parametrize("name", ["gpt_char", "vit_tiny"])
+def test_transformer_logits_equal_torch(name):
+    """The zoo's small transformers, every weight random (biases, layer norms): token ids in and a
+    next-token distribution per position out (gpt_char: causal attention, the tied head), or an image
+    in and a class out (vit_tiny: patches, class token, pooling); torch's eval logits as the reference."""
+    pytest.importorskip("torch")
+    from dlbench_backends.torch.backend import TorchBackend
+
+    graph, w = model_and_weights(name)
+    x, _ = batch(graph, 2)
+    expected = logits(TorchBackend(), graph, w, x)
+    got = logits(OnnxRuntimeBackend(), graph, w, x)
+    assert got.shape == (2, *graph.output_shape) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    assert np.max(np.abs(got - expected)) / np.max(np.abs(expected)) < 1e-5
+
+
+def test_language_model_takes_token_ids_and_ties_its_head_to_one_embedding():
+    graph, w = model_and_weights("gpt_char")
+    proto = OnnxRuntimeBackend().build(graph, w).proto
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
+    assert [d.dim_value or d.dim_param for d in proto.graph.output[0].type.tensor_type.shape.dim] == \
+        ["N", *graph.output_shape]
+    embeddings = [t.name for t in proto.graph.initializer if t.name.startswith("wte.embedding")]
+    assert len(embeddings) == 1  # the Gather and the head's MatMul read the same initializer
+    assert sum(embeddings[0] in n.input for n in proto.graph.node) == 2
+
+
+def test_model_over_the_protobuf_limit_is_served_from_a_file_with_external_data(monkeypatch):
+    """A model over 2 GB cannot be one protobuf message: its session reads it from a file whose weights
+    lie beside it (the limit lowered here, so that a tiny model crosses it)."""
+    graph = tiny_gpt()
+    w = weights_with_statistics(graph)
+    x, _ = batch(graph)
+    backend = OnnxRuntimeBackend()
+    expected = logits(backend, graph, w, x)
+    monkeypatch.setattr(convert, "PROTOBUF_LIMIT", 1)
+    model = backend.build(graph, w)
+    got = backend.to_numpy(backend.eval_step(model)(backend.to_device(x)[0]))
+    folder = Path(model.folder.name)
+    assert (folder / "model.onnx.data").stat().st_size > (folder / "model.onnx").stat().st_size
+    np.testing.assert_array_equal(got, expected)
+    assert len(model.proto.graph.initializer[0].raw_data)  # the in-memory model keeps its weights
+
+
 def test_lstm_gates_reordered_for_onnx():
     units = 2
     kernel = np.repeat(np.arange(4.0), units)[None].repeat(3, 0)  # column block g holds the value g
@@ -145,3 +197,16 @@ def test_train_task_is_refused_before_any_worker_with_what_it_can_do(tmp_path):
     assert out.exit_code == 2
     assert "backend 'onnxruntime' does not train (it does: inference); use --task inference" in out.output
     assert not list(tmp_path.glob("*.json"))  # refused from what it declares: nothing ran, nothing to record
+
+
+def test_cli_inference_run_of_a_language_model(tmp_path):
+    """Token ids from the synthetic text through the worker: an ok record."""
+    out = CliRunner().invoke(cli, ["run", "--task", "inference", "-b", "onnxruntime", "-m", "gpt_char",
+                                   "-d", "synthetic", "--batch-size", "2", "--min-requests", "5",
+                                   "--min-duration", "0.05", "--no-tune", "--timeout", "120",
+                                   "--output", str(tmp_path), "--json", "-q"])
+    assert out.exit_code == 0, out.output
+    record = json.loads(out.stdout)
+    assert record["status"] == "ok" and record["backend"]["name"] == "onnxruntime"
+    assert record["config"]["task"] == "inference" and record["inference"]["requests"] >= 5
+    assert record["model"]["params_trainable"] == model_and_weights("gpt_char")[0].count_params()[0]

@@ -21,6 +21,7 @@ def register_backends(register):
             color="#7f7f7f",
             tasks=("inference",),
             layers=("conv", "dense", "maxpool", "avgpool", "gap", "bn", "dropout", "flatten", "reshape", "relu", "relu6",
-                    "tanh", "sigmoid", "softmax", "lstm", "add", "concat"),
+                    "tanh", "sigmoid", "softmax", "gelu", "gelu_tanh", "lstm", "add", "concat", "ln", "attention",
+                    "token_embedding", "position_embedding", "class_token", "token_pool", "tied_dense"),
         )
     )

@@ -12,7 +12,9 @@ the session's intra-op threads (its default, one per physical core, or one).
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -24,7 +26,7 @@ from dlbench.environment import cpu_model
 from dlbench.errors import ConfigError
 from dlbench.graph import Graph
 from dlbench.optim import OptimizerSpec
-from dlbench_onnxruntime.convert import INPUT_NAME, OPSET, OUTPUT_NAME, to_onnx
+from dlbench_onnxruntime.convert import INPUT_NAME, OPSET, OUTPUT_NAME, fits, save, to_onnx
 
 INFERENCE_ONLY = "onnxruntime is an inference-only backend; use --task inference"
 LEVELS = {
@@ -41,6 +43,7 @@ class OrtModel:
     weights: dict[str, np.ndarray]  # canonical; an inference-only model never changes them
     proto: onnx.ModelProto
     session: ort.InferenceSession | None = None
+    folder: tempfile.TemporaryDirectory | None = None  # a model over 2 GB, written out for its session
 
 
 class OnnxRuntimeBackend(Backend):
@@ -95,9 +98,15 @@ class OnnxRuntimeBackend(Backend):
         return opts
 
     def session(self, model: OrtModel) -> ort.InferenceSession:
+        """From the serialised model in memory; from a file with its weights beside it where the
+        model is over protobuf's 2 GB."""
         if model.session is None:
-            model.session = ort.InferenceSession(model.proto.SerializeToString(), self.session_options(),
-                                                 providers=self.providers)
+            if fits(model.proto):
+                source = model.proto.SerializeToString()
+            else:
+                model.folder = tempfile.TemporaryDirectory(prefix="dlbench-onnx-")
+                source = str(save(model.proto, Path(model.folder.name) / "model.onnx"))
+            model.session = ort.InferenceSession(source, self.session_options(), providers=self.providers)
         return model.session
 
     def export_weights(self, model: OrtModel) -> dict[str, np.ndarray]:
@@ -111,7 +120,8 @@ class OnnxRuntimeBackend(Backend):
 
     # -- data and steps --------------------------------------------------------------------
     def to_device(self, x: np.ndarray, y: np.ndarray | None = None):
-        x = np.ascontiguousarray(x, dtype=self.dtype)
+        # token ids stay ids: int64, the type the exported model declares for them
+        x = np.ascontiguousarray(x, dtype=np.int64 if np.issubdtype(x.dtype, np.integer) else self.dtype)
         if self.device == "gpu":
             x = ort.OrtValue.ortvalue_from_numpy(x, "cuda", 0)
         return x, y

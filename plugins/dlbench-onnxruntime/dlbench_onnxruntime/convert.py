@@ -5,12 +5,17 @@ dlbench is channels-last (images (N, H, W, C), HWIO conv kernels, a ``Flatten`` 
 carries its layout, and a ``Transpose`` is inserted only where an operator needs the other one:
 into NCHW before Conv, pooling and batch norm, back to NHWC before ``Flatten`` and ``Reshape``
 (so dense kernels load unpermuted). ONNX Runtime's optimiser removes transposes that cancel.
-The input is the canonical (N, H, W, C) array; the batch axis is symbolic.
+The input is the canonical (N, *input_shape) array, int64 token ids for a language model; the batch
+axis is symbolic. The transformer layers (sequences (N, T, D)): :mod:`dlbench_onnxruntime.transformer`.
+
+A model of more than 2 GB does not fit one protobuf message: :func:`save` then writes its weights
+next to the ``.onnx`` file as external data, and the session reads it from there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -19,8 +24,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from dlbench.graph import (
     INPUT, LSTM, Activation, Add, AvgPool2d, BatchNorm, Concat, Conv2d, Dense, Dropout, Flatten,
-    GlobalAvgPool2d, Graph, MaxPool2d, Node, Reshape,
+    GlobalAvgPool2d, Graph, MaxPool2d, Node, Reshape, TokenEmbedding,
 )
+from dlbench_onnxruntime import transformer
 
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -28,6 +34,8 @@ TO_NCHW, TO_NHWC = (0, 3, 1, 2), (0, 2, 3, 1)
 #: canonical LSTM gates are (input, forget, cell, output); ONNX orders them (input, output, forget, cell)
 ONNX_GATES = (0, 3, 1, 2)
 _UNARY = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid"}
+#: protobuf's limit on one serialised message: a larger model keeps its weights in an external file
+PROTOBUF_LIMIT = 2**31 - 1
 
 
 def _pair(v) -> tuple[int, int]:
@@ -45,9 +53,11 @@ class Value:
 @dataclass
 class _Builder:
     dtype: np.dtype
+    weights: Mapping[str, np.ndarray] = field(default_factory=dict)
     nodes: list = field(default_factory=list)
     initializers: list = field(default_factory=list)
     _count: int = 0
+    _shared: dict = field(default_factory=dict)
 
     def fresh(self, hint: str) -> str:
         self._count += 1
@@ -55,9 +65,16 @@ class _Builder:
 
     def const(self, hint: str, value: np.ndarray, dtype=None) -> str:
         name = self.fresh(hint)
-        array = np.ascontiguousarray(value, dtype=dtype or self.dtype)
+        array = np.array(value, dtype=dtype or self.dtype, order="C")  # a scalar stays 0-d
         self.initializers.append(numpy_helper.from_array(array, name))
         return name
+
+    def shared(self, key: str) -> str:
+        """The initializer of canonical weight ``key``, made once for every node that reads it (an
+        embedding and the output head tied to it)."""
+        if key not in self._shared:
+            self._shared[key] = self.const(key, self.weights[key])
+        return self._shared[key]
 
     def op(self, op_type: str, inputs: list[str], hint: str, outputs: int = 1, **attrs) -> list[str]:
         names = [self.fresh(f"{hint}_{op_type}") for _ in range(outputs)]
@@ -92,9 +109,12 @@ def _layer(b: _Builder, graph: Graph, node: Node, args: list[Value], w: Mapping[
                           pads=[ph, pw, ph, pw], group=layer.groups)[0], True)
     if isinstance(layer, Dense):
         kernel = b.const(f"{hint}.kernel", p("kernel"))  # (in, out): ONNX's own orientation
-        if layer.use_bias:
+        if not layer.use_bias:
+            return Value(b.op("MatMul", [args[0].name, kernel], hint)[0])
+        if rank == 1:  # Gemm takes matrices only
             return Value(b.op("Gemm", [args[0].name, kernel, b.const(f"{hint}.bias", p("bias"))], hint)[0])
-        return Value(b.op("MatMul", [args[0].name, kernel], hint)[0])
+        y = b.op("MatMul", [args[0].name, kernel], hint)[0]  # each token of a (T, F) sequence
+        return Value(b.op("Add", [y, b.const(f"{hint}.bias", p("bias"))], hint)[0])
     if isinstance(layer, (MaxPool2d, AvgPool2d)):
         x = b.layout(args[0], True, rank)
         (kh, kw), (ph, pw) = _pair(layer.pool_size), _pair(layer.padding)
@@ -134,6 +154,8 @@ def _layer(b: _Builder, graph: Graph, node: Node, args: list[Value], w: Mapping[
         if layer.fn == "softmax":
             axis = 1 if x.nchw else -1  # dlbench's softmax runs over the channel (last) axis
             return Value(b.op("Softmax", [x.name], hint, axis=axis)[0], x.nchw)
+        if layer.fn in ("gelu", "gelu_tanh"):
+            return Value(transformer.gelu(b, x.name, hint, approximate=layer.fn == "gelu_tanh"), x.nchw)
         return Value(b.op(_UNARY[layer.fn], [x.name], hint)[0], x.nchw)
     if isinstance(layer, LSTM):
         units = layer.units
@@ -154,12 +176,20 @@ def _layer(b: _Builder, graph: Graph, node: Node, args: list[Value], w: Mapping[
     if isinstance(layer, Concat):
         a, c = args[0], b.layout(args[1], args[0].nchw, rank)
         return Value(b.op("Concat", [a.name, c.name], hint, axis=1 if a.nchw else -1)[0], a.nchw)
+    if export := transformer.EXPORTERS.get(type(layer)):
+        x = b.layout(args[0], False, rank)  # over the last axis: an image's channels (a layer norm's)
+        return Value(export(b, node, x.name, p, shapes[0]))
     raise NotImplementedError(f"onnxruntime backend cannot export layer {type(layer).__name__}")
+
+
+def takes_tokens(graph: Graph) -> bool:
+    """Whether the input is token ids (a token embedding reads it), not features."""
+    return any(isinstance(n.layer, TokenEmbedding) and INPUT in n.inputs for n in graph.nodes)
 
 
 def to_onnx(graph: Graph, weights: Mapping[str, np.ndarray], dtype: str = "float32") -> onnx.ModelProto:
     """An ONNX model computing ``graph``'s eval-mode logits from a canonical (N, *input_shape) batch."""
-    b = _Builder(np.dtype(dtype))
+    b = _Builder(np.dtype(dtype), weights)
     values: dict[str, Value] = {INPUT: Value(INPUT_NAME)}
     for node in graph.nodes:
         values[node.name] = _layer(b, graph, node, [values[i] for i in node.inputs], weights)
@@ -168,12 +198,33 @@ def to_onnx(graph: Graph, weights: Mapping[str, np.ndarray], dtype: str = "float
     elem = helper.np_dtype_to_tensor_dtype(b.dtype) if hasattr(helper, "np_dtype_to_tensor_dtype") else TensorProto.FLOAT
     onnx_graph = helper.make_graph(
         b.nodes, graph.name,
-        [helper.make_tensor_value_info(INPUT_NAME, elem, ["N", *graph.input_shape])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, elem, ["N", graph.num_classes])],
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.INT64 if takes_tokens(graph) else elem,
+                                       ["N", *graph.input_shape])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, elem, ["N", *graph.output_shape])],
         b.initializers,
     )
     model = helper.make_model(onnx_graph, producer_name="dlbench-onnxruntime",
                               opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = min(model.ir_version, 8)  # IR 8 is what opset 17 shipped with; older runtimes read it
-    onnx.checker.check_model(model)
+    if fits(model):  # the checker takes a larger model only as a file
+        onnx.checker.check_model(model)
     return model
+
+
+def fits(model: onnx.ModelProto) -> bool:
+    """Whether ``model`` serialises as one protobuf message (under 2 GB): its weights, tensor by tensor
+    (each under the limit), and a margin for the graph."""
+    return sum(t.ByteSize() for t in model.graph.initializer) < PROTOBUF_LIMIT - 2**26
+
+
+def save(model: onnx.ModelProto, path: Path) -> Path:
+    """``model`` written to ``path``; one over 2 GB with its weights in ``<path>.data`` beside it
+    (external data, which the session reads from the folder). ``model`` itself is left as it is."""
+    if fits(model):
+        path.write_bytes(model.SerializeToString())
+    else:
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        onnx.save_model(copy, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=f"{path.name}.data", size_threshold=1024)
+    return path
