@@ -63,6 +63,8 @@ def test_the_summary_names_the_data_and_how_to_measure_accuracy():
                          "dlbench run -b torch -m alexnet -d imagefolder --data-dir DIR --epochs 10)")
     small = dict(summary.rows(record({"name": "synthetic", "real": False}, "lenet5", 10)))["dataset"]
     assert small.endswith("for accuracy: dlbench run -b torch -m lenet5 -d digits)")
+    language = dict(summary.rows(record({"name": "synthetic", "real": False}, "gpt_char", 84)))["dataset"]
+    assert language.endswith("for accuracy: dlbench run -b torch -m gpt_char -d shakespeare --epochs 1)")
     real = dict(summary.rows(record({"name": "digits", "real": True, "train_size": 1437, "test_size": 360})))
     assert real["dataset"] == "digits (real data: 1,437 train / 360 test)"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
+from dlbench import registry
 from dlbench.analysis.units import human_bytes, ms, si
 from dlbench.measure.target import describe as describe_target
 from dlbench.result import Result
@@ -77,7 +78,13 @@ def data_used(r: Result) -> str:
     if d.get("real", c["dataset"] != "synthetic"):
         sizes = f": {d['train_size']:,} train / {d['test_size']:,} test" if d.get("train_size") else ""
         return f"{c['dataset']} (real data{sizes})"
-    real = "imagefolder --data-dir DIR --epochs 10" if (r.model or {}).get("num_classes") == 1000 else "digits"
+    info = registry.models().get(c["model"])
+    if info is not None and info.inputs == "tokens":
+        real = "shakespeare --epochs 1"
+    elif (r.model or {}).get("num_classes") == 1000:
+        real = "imagefolder --data-dir DIR --epochs 10"
+    else:
+        real = "digits"
     return f"{c['dataset']} (random data: speed only; for accuracy: dlbench run -b {c['backend']} -m {c['model']} -d {real})"
 
 
