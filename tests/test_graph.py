@@ -118,6 +118,16 @@ def test_without_dropout_keeps_everything_else():
     assert rates == [0.0, 0.0] and exact.count_params() == graph.count_params()
 
 
+def test_without_dropout_also_turns_off_attentions_own_dropout():
+    """verify trains gpt2 without dropout; attention's dropout on its weights is part of the layer."""
+    graph = registry.get_model("gpt2").build((32,), 50_257)
+    attention = [n.layer for n in graph.nodes if n.layer.kind == "attention"]
+    assert attention and all(layer.dropout == 0.1 for layer in attention)
+    exact = graph.without_dropout()
+    assert all(getattr(n.layer, "dropout", 0.0) == 0.0 and getattr(n.layer, "rate", 0.0) == 0.0 for n in exact.nodes)
+    assert exact.count_params() == graph.count_params()
+
+
 def test_initial_weights_are_seeded_and_independent_of_other_layers():
     g1 = sequential("a", (28, 28, 1), [Flatten(), Dense(32), Activation("relu"), Dense(10)])
     g2 = sequential("b", (28, 28, 1), [Flatten(), Dense(32), Activation("tanh"), Dense(10)])

@@ -95,10 +95,9 @@ class Graph:
         return None
 
     def without_dropout(self) -> "Graph":
-        """The same graph with every dropout rate set to 0 (for exact cross-backend checks)."""
-        nodes = [
-            dataclasses.replace(n, layer=Dropout(0.0)) if isinstance(n.layer, Dropout) else n for n in self.nodes
-        ]
+        """The same graph with every dropout rate set to 0 (for exact cross-backend checks): Dropout
+        layers, and the dropout inside a layer that has its own (attention's, on its weights)."""
+        nodes = [dataclasses.replace(n, layer=_without_dropout(n.layer)) for n in self.nodes]
         return Graph(self.name, self.input_shape, nodes, self.num_classes)
 
     def summary(self) -> list[tuple[str, str, Shape, int]]:
@@ -107,6 +106,14 @@ class Graph:
         for _, node, _, p in self.named_params():
             sizes[node.name] += p.size
         return [(node.name, node.layer.kind, self.shapes[node.name], sizes[node.name]) for node in self.nodes]
+
+
+def _without_dropout(layer):
+    if isinstance(layer, Dropout):
+        return Dropout(0.0)
+    if dataclasses.is_dataclass(layer) and any(f.name == "dropout" for f in dataclasses.fields(layer)):
+        return dataclasses.replace(layer, dropout=0.0)
+    return layer
 
 
 class GraphBuilder:
