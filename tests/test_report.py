@@ -294,6 +294,15 @@ def test_per_epoch_means_of_a_loss_curve():
     assert x[-1] == pytest.approx(2.0) and len(x) == len(smooth)
 
 
+def test_a_run_shorter_than_an_epoch_keeps_its_learning_curve():
+    from dlbench.analysis.report.plots import epoch_curve
+
+    curve = list(np.linspace(4.5, 2.8, 33))  # 33 steps of 4,445 per epoch, as gpt_char on shakespeare at batch 16
+    x, smooth, epochs, means = epoch_curve(curve, 33 / 4445)
+    assert len(epochs) == 0 and len(x) == len(smooth) >= 30 and x[-1] == 33  # against steps, a short moving average
+    assert smooth[0] > 4.3 and smooth[-1] < 3.0  # the fall, not one average of everything
+
+
 def test_report_of_a_real_sweep_with_plots_and_csv(real_sweep, tmp_path):
     out, csv = tmp_path / "rep" / "report.md", tmp_path / "rep" / "all.csv"
     result = CliRunner().invoke(cli, ["report", str(real_sweep), "-o", str(out), "--csv", str(csv)])
