@@ -40,6 +40,12 @@ def _metric(name: str) -> tuple[str, str, str, bool]:
     return METRICS.get(name, (name, name, name, False))
 
 
+def gap_text(gap: float) -> str:
+    """A gap between backends in a metric: four decimals, or two significant digits below 0.001 (a
+    validation loss that agrees to round-off, ~1e-6, is not "0.0000" apart)."""
+    return f"{gap:.4f}" if gap >= 1e-3 else f"{gap:.1e}"
+
+
 def target_text(metric: str, target: float) -> str:
     """The target as a heading names it: ``top-1 0.89`` (as before language models), ``val loss ≤ 1.8``."""
     short, _, _, higher = _metric(metric)
@@ -152,7 +158,7 @@ def seed_agreement(group: pd.DataFrame, metric: str = "top1") -> tuple[str, floa
     if gap is not None and gap <= SAME_TOP1:
         text += f"; their {name} is identical at every evaluation they share"
     elif gap is not None:
-        text += f"; the largest {name} gap between backends at one evaluation is {gap:.4f} ({where})"
+        text += f"; the largest {name} gap between backends at one evaluation is {gap_text(gap)} ({where})"
     per_seed = "; ".join(f"seed {seed}: " + ", ".join(f"{b} {i or '—'}" for b, i in at.items())
                          for seed, at in reached_at.items())
     return f"{text}. Evaluation that reached it: {per_seed}.", gap
@@ -192,13 +198,13 @@ def plot(group: pd.DataFrame, title: str, path: Path, gap: float | None = None, 
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right" if higher else "upper right")  # away from where the curves end
-    by_time.set_title(f"{short} against time")
+    by_time.set_title(f"{short} against time" + ("\n" if gap is not None else ""))  # level with the other
     if gap is None:
         by_epoch.set_title(f"{short} against epochs")
     elif gap <= SAME_TOP1:
-        by_epoch.set_title(f"{short} against epochs (same seed: one curve on every backend)")
+        by_epoch.set_title(f"{short} against epochs\n(same seed: one curve on every backend)")
     else:
-        by_epoch.set_title(f"{short} against epochs (same seed: backends up to {gap:.3f} apart)")
+        by_epoch.set_title(f"{short} against epochs\n(same seed: backends up to {gap_text(gap)} apart)")
     fig.suptitle(title)
     save_png(fig, path)
 
