@@ -386,6 +386,27 @@ def test_a_language_models_rows_show_its_validation_loss_perplexity_and_tokens_p
     assert "n/a:" not in section(text, "gpt_char") and "a language model:" not in text
 
 
+def test_time_to_target_runs_of_one_model_name_their_target_in_its_table(tmp_path):
+    def aimed(records, metric, value):
+        for r in records:
+            point = {"step": 40, "epoch": 0.2, "elapsed_s": 9.0, "train_s": 8.0, "loss": 2.5, "val_loss": 2.5,
+                     "perplexity": 12.2}
+            r.target = {"metric": metric, "target": value, "reached": True, "time_to_target_s": 9.0,
+                        "train_time_to_target_s": 8.0, "epochs_to_target": 0.2, "steps_to_target": 40,
+                        "eval_every": 0.2, "max_epochs": 1, "curve": [point], "excluded_s": {"compile": 1.0,
+                                                                                           "tuning": 0.0}}
+        return records
+
+    records = (aimed(lm_runs("torch", runs=1, target_loss=2.6), "val_loss", 2.6)
+               + aimed(lm_runs("torch", runs=1, seed=5, target_perplexity=13.0), "perplexity", 13.0) + lm_runs("jax"))
+    text = write_report(load_results(save_all(tmp_path / "r", records)), tmp_path / "report.md",
+                        plots=False).read_text()
+    runs = sorted(line.split("|")[7].strip() for line in section(text, "gpt_char").split("\n\n")[1].splitlines()[2:])
+    assert runs == ["1 × 40 steps, to perplexity ≤ 13", "1 × 40 steps, to val loss ≤ 2.6", "3 × 40 steps"]
+    assert "### gpt_char on shakespeare to val loss ≤ 2.6" in text and "### gpt_char on shakespeare to perplexity ≤ 13" \
+        in text
+
+
 def test_a_language_model_on_synthetic_tokens_has_no_quality_and_no_accuracy_column(tmp_path):
     records = lm_runs("torch", val_loss=None, dataset="synthetic")
     text = write_report(load_results(save_all(tmp_path / "r", records)), tmp_path / "report.md",

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from dlbench.analysis import stats
+from dlbench.analysis.report.text import target_text
 
 PRECISION_DEFAULT = "float32"  # records from before the precision setting ran in float32
 
@@ -65,7 +66,8 @@ def settings_text(settings: dict | None) -> str:
 
 
 _USED_PREFIXES = ("config.", "tuning.", "backend.settings", "environment.precision", "timing.", "flops.", "memory.",
-                  "model.params", "accuracy.", "dataset.real", "loss.curve", "run", "configuration")
+                  "model.params", "accuracy.", "dataset.real", "loss.curve", "run", "configuration", "target.metric",
+                  "target.target")
 
 
 def _used(column: str) -> bool:
@@ -175,6 +177,9 @@ def cell_table(df: pd.DataFrame) -> pd.DataFrame:
             **_language_model(g, seq_len),
             "real_data": bool(first(g, "dataset.real", head["config.dataset"] != "synthetic")),
             "loss_curve": _loss_curve(g),
+            # a time-to-target run's target (``val loss ≤ 2.6``), which tells its row from the others'
+            "target": target_text(first(g, "target.metric", "top1"), head["target.target"])
+            if present(head.get("target.target")) else None,
         })
     cells = pd.DataFrame(rows, dtype=object)  # object: None stays None, not NaN
     if len(cells):

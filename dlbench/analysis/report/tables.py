@@ -211,7 +211,7 @@ def model_tables(cells: pd.DataFrame, model: str, against: dict[str, str]) -> tu
         noisy = " ⚠ noisy" if st.noisy else ""
         speed.append({
             **head, "settings": f"{settings_text(c['settings'])} ({c['tuning']})",
-            "runs": text.runs(st, c["timing_mode"], c["window"]),
+            "runs": text.runs(st, c["timing_mode"], c["window"]) + (f", to {c['target']}" if c["target"] else ""),
             "step time: median of runs [95% CI across runs]": text.step_time(st),
             "run medians": "–".join(f"{m * 1e3:,.2f}" for m in (st.run_medians[0], st.run_medians[-1]))
             + " ms" if st.runs > 1 else "—",

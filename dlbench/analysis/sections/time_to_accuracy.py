@@ -23,6 +23,7 @@ import pandas as pd
 
 from dlbench.analysis import stats
 from dlbench.analysis.report.cells import with_group_columns
+from dlbench.analysis.report.text import TARGET_METRICS as METRICS, target_metric as _metric, target_text  # noqa: F401
 from dlbench.analysis.style import backend_color, save_png
 
 OLYMPIC_MIN_RUNS = 5  # MLPerf Training's minimum number of runs for a score
@@ -30,14 +31,6 @@ SAME_TOP1 = 1e-9  # gaps in the metric up to this are float noise: the curves ar
 #: settings that, when they differ between records, make separate comparisons
 GROUP = ("config.model", "config.dataset", "target.metric", "target.target", "config.batch_size", "config.seq_len",
          "config.optimizer", "config.lr", "config.device", "config.precision")
-#: per metric a target is set on: (its name in a heading, in a sentence, the axis label, whether higher is better)
-METRICS = {"top1": ("top-1", "top-1", "test top-1 accuracy", True),
-           "val_loss": ("val loss", "validation loss", "validation loss (nats per token)", False),
-           "perplexity": ("perplexity", "perplexity", "validation perplexity", False)}
-
-
-def _metric(name: str) -> tuple[str, str, str, bool]:
-    return METRICS.get(name, (name, name, name, False))
 
 
 def gap_text(gap: float) -> str:
@@ -45,11 +38,6 @@ def gap_text(gap: float) -> str:
     validation loss that agrees to round-off, ~1e-6, is not "0.0000" apart)."""
     return f"{gap:.4f}" if gap >= 1e-3 else f"{gap:.1e}"
 
-
-def target_text(metric: str, target: float) -> str:
-    """The target as a heading names it: ``top-1 0.89`` (as before language models), ``val loss ≤ 1.8``."""
-    short, _, _, higher = _metric(metric)
-    return f"{short} {target:g}" if metric == "top1" else f"{short} {'≥' if higher else '≤'} {target:g}"
 
 
 def olympic_mean(times: Sequence[float]) -> tuple[float | None, str]:
