@@ -203,15 +203,17 @@ def model_tables(cells: pd.DataFrame, model: str, against: dict[str, str]) -> tu
     mine = mine.sort_values(["dataset", "batch_size", "seq_len", "precision", "_median"])
     language = bool(mine["language_model"].astype(bool).any())
     image = not mine["language_model"].astype(bool).all()
+    aimed = bool(mine["target"].notna().any())  # time-to-target runs: each row names its target
     speed, resources, warns = [], [], []
     for c in mine.to_dict("records"):
         st: stats.CellStats = c["stats"]
         head = {"backend": c["variant"], "dataset": c["dataset"], "batch": c["batch_size"],
-                **({"tokens/sequence": c["seq_len"] or "—"} if language else {}), "precision": c["precision_used"]}
+                **({"tokens/sequence": c["seq_len"] or "—"} if language else {}),
+                **({"target": c["target"] or "—"} if aimed else {}), "precision": c["precision_used"]}
         noisy = " ⚠ noisy" if st.noisy else ""
         speed.append({
             **head, "settings": f"{settings_text(c['settings'])} ({c['tuning']})",
-            "runs": text.runs(st, c["timing_mode"], c["window"]) + (f", to {c['target']}" if c["target"] else ""),
+            "runs": text.runs(st, c["timing_mode"], c["window"]),
             "step time: median of runs [95% CI across runs]": text.step_time(st),
             "run medians": "–".join(f"{m * 1e3:,.2f}" for m in (st.run_medians[0], st.run_medians[-1]))
             + " ms" if st.runs > 1 else "—",
@@ -223,7 +225,7 @@ def model_tables(cells: pd.DataFrame, model: str, against: dict[str, str]) -> tu
         })
         trainable, frozen = c["params"]
         resources.append({
-            **{k: head[k] for k in ("backend", "dataset", "batch", "tokens/sequence") if k in head},
+            **{k: head[k] for k in ("backend", "dataset", "batch", "tokens/sequence", "target") if k in head},
             "achieved FLOP/s": si(c["achieved"], "FLOP/s"), "utilisation (of ceiling)": _utilisation(c),
             "FLOPs/step analytic": si(c["flops_analytic"], "FLOP"), "FLOPs/step framework": _framework_flops(c),
             "host memory: training / baseline / peak": _memory(c),
