@@ -154,3 +154,18 @@ def test_the_inference_verdict_puts_each_path_apart_with_the_defaults_beside(tun
         "tunable (tuned)": "delay_ms=2, layout=plain", "tunable · test export (tuned)": "delay_ms=2, layout=plain",
         "tunable (defaults)": None}  # what the plot marks at the tuned points
     assert (tmp_path / "report-inference-tiny-synthetic-cpu-float32.png").exists()
+
+
+def test_a_language_models_inference_shows_tokens_per_s_and_its_batches_name_their_tokens(test_plugins, tmp_path):
+    df = _records(tmp_path)
+    df["config.model"] = "gpt_char"  # as a language model serving sequences of 64 tokens records it
+    df["timing.throughput_tokens_per_s"] = df["timing.throughput_samples_per_s"] * 64
+    text = "\n".join(section.render(df, tmp_path / "report.md", plots=False))
+    assert "### gpt_char inference on cpu, sequences of 64 tokens" in text and "throughput (tokens/s)" in text
+    verdict = text[text.index("### Inference verdict"):text.index("### gpt_char inference")]
+    assert "| 1 × 64 tokens " in verdict and "| 4 × 64 tokens " in verdict
+    summary = section.summarise(section.labelled(df))
+    assert list(summary["tokens"]) == pytest.approx(list(summary["throughput"] * 64))
+    table = text[text.index("### gpt_char inference"):]
+    row = next(line for line in table.splitlines() if line.startswith("| 4 "))
+    assert f"| {summary['tokens'].iloc[-1]:,.0f} " in row

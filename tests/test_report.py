@@ -294,6 +294,15 @@ def test_per_epoch_means_of_a_loss_curve():
     assert x[-1] == pytest.approx(2.0) and len(x) == len(smooth)
 
 
+def test_a_run_shorter_than_an_epoch_keeps_its_learning_curve():
+    from dlbench.analysis.report.plots import epoch_curve
+
+    curve = list(np.linspace(4.5, 2.8, 33))  # 33 steps of 4,445 per epoch, as gpt_char on shakespeare at batch 16
+    x, smooth, epochs, means = epoch_curve(curve, 33 / 4445)
+    assert len(epochs) == 0 and len(x) == len(smooth) >= 30 and x[-1] == 33  # against steps, a short moving average
+    assert smooth[0] > 4.3 and smooth[-1] < 3.0  # the fall, not one average of everything
+
+
 def test_report_of_a_real_sweep_with_plots_and_csv(real_sweep, tmp_path):
     out, csv = tmp_path / "rep" / "report.md", tmp_path / "rep" / "all.csv"
     result = CliRunner().invoke(cli, ["report", str(real_sweep), "-o", str(out), "--csv", str(csv)])
@@ -333,3 +342,112 @@ def test_graph_compilation_is_read_from_the_record_and_guessed_for_older_records
     assert dict(zip(table["backend"], table["graph compilation"])) == {"torch": "compile=False", "tvm": "opt_level=3"}
     assert "graph compilation differs where no tuner chose it (torch compile=False, tvm opt_level=3): eager and " \
            "compiled steps are not like for like" in warnings
+
+
+def columns(block: str, which: int = 0) -> dict[str, dict[str, str]]:
+    """The rows of the ``which``-th markdown table in ``block`` as {column: cell}, by their first
+    cell's first word (a backend, a model)."""
+    table = [t for t in block.split("\n\n") if t.startswith("| ")][which].splitlines()
+    split = lambda line: [cell.strip() for cell in line.strip().strip("|").split("|")]  # noqa: E731
+    header = split(table[0])
+    return {split(line)[0].split()[0]: dict(zip(header, split(line))) for line in table[2:]}
+
+
+def lm_runs(backend: str = "torch", *, seq: int = 256, val_loss: float | None = 1.25, dataset: str = "shakespeare",
+            runs: int = 3, **kwargs) -> list:
+    """``runs`` records of a character language model (``gpt_char``) on ``dataset``: tokens/s beside
+    samples/s, and a validation loss with its perplexity and bits per token instead of an accuracy."""
+    records = run_set(backend, "gpt_char", runs=runs, dataset=dataset, **kwargs)
+    for i, r in enumerate(records):
+        r.timing["throughput_tokens_per_s"] = r.timing["throughput_samples_per_s"] * seq
+        if val_loss is None:  # synthetic tokens: nothing to evaluate
+            r.accuracy = {"top1": None, "top5": None, "reason": "synthetic data: accuracy is not applicable"}
+        else:
+            loss = val_loss + 0.01 * (i - (runs - 1) / 2)  # the runs' mean is val_loss
+            r.accuracy = {"top1": None, "top5": None, "evaluated": 100, "val_loss": loss,
+                          "perplexity": float(np.exp(loss)), "bits_per_token": loss / np.log(2),
+                          "reason": "a language model: its validation loss and perplexity, not accuracy"}
+    return records
+
+
+def test_a_language_models_rows_show_its_validation_loss_perplexity_and_tokens_per_s(tmp_path):
+    records = lm_runs("torch", step=0.020) + lm_runs("jax", step=0.010, seed=10)
+    text = write_report(load_results(save_all(tmp_path / "r", records)), tmp_path / "report.md",
+                        plots=False).read_text()
+    verdict = columns(section(text, "Verdict"))["gpt_char"]
+    assert verdict["batch"] == "16 × 256 tokens" and verdict["fastest, framework defaults"].startswith("**jax** 9.9")
+    speed, resources = (columns(section(text, "gpt_char"), i) for i in (0, 1))
+    assert "throughput" not in speed["jax"] and "top-1" not in resources["jax"] and "top-5" not in resources["jax"]
+    assert speed["jax"]["tokens/sequence"] == "256" and speed["jax"]["vs fastest"] == "fastest"
+    tokens, sequences = (float(speed["jax"][k].replace(",", "")) for k in ("tokens/s", "sequences/s"))
+    assert tokens == pytest.approx(256 * sequences, rel=1e-3) and 1_550 < sequences < 1_650  # 16 per 10 ms step
+    assert resources["torch"]["val loss (nats/token)"] == f"1.2500 ({1.25 / np.log(2):.3f} bits)"
+    assert resources["torch"]["perplexity"] == f"{np.exp(1.25):.2f}"  # the perplexity of the mean loss
+    assert "n/a:" not in section(text, "gpt_char") and "a language model:" not in text
+
+
+def test_time_to_target_runs_of_one_model_name_their_target_in_its_table(tmp_path):
+    def aimed(records, metric, value):
+        for r in records:
+            point = {"step": 40, "epoch": 0.2, "elapsed_s": 9.0, "train_s": 8.0, "loss": 2.5, "val_loss": 2.5,
+                     "perplexity": 12.2}
+            r.target = {"metric": metric, "target": value, "reached": True, "time_to_target_s": 9.0,
+                        "train_time_to_target_s": 8.0, "epochs_to_target": 0.2, "steps_to_target": 40,
+                        "eval_every": 0.2, "max_epochs": 1, "curve": [point], "excluded_s": {"compile": 1.0,
+                                                                                           "tuning": 0.0}}
+        return records
+
+    records = (aimed(lm_runs("torch", runs=1, target_loss=2.6), "val_loss", 2.6)
+               + aimed(lm_runs("torch", runs=1, seed=5, target_perplexity=13.0), "perplexity", 13.0) + lm_runs("jax"))
+    text = write_report(load_results(save_all(tmp_path / "r", records)), tmp_path / "report.md",
+                        plots=False).read_text()
+    for table in (section(text, "gpt_char").split("\n\n")[i].splitlines() for i in (1, 2)):  # speed, resources
+        column = [c.strip() for c in table[0].split("|")].index("target")
+        assert sorted(line.split("|")[column].strip() for line in table[2:]) == ["perplexity ≤ 13", "val loss ≤ 2.6",
+                                                                                   "—"]
+    assert "target" not in columns(section(text, "Verdict"))["gpt_char"]
+    assert "### gpt_char on shakespeare to val loss ≤ 2.6" in text and "### gpt_char on shakespeare to perplexity ≤ 13" \
+        in text
+
+
+def test_a_language_model_on_synthetic_tokens_has_no_quality_and_no_accuracy_column(tmp_path):
+    records = lm_runs("torch", val_loss=None, dataset="synthetic")
+    text = write_report(load_results(save_all(tmp_path / "r", records)), tmp_path / "report.md",
+                        plots=False).read_text()
+    [row] = columns(section(text, "gpt_char"), 1).values()
+    assert (row["val loss (nats/token)"], row["perplexity"]) == ("n/a: synthetic data (random tokens)", "n/a")
+    assert "top-1" not in section(text, "gpt_char") and "tokens/s" in columns(section(text, "gpt_char"))["torch"]
+
+
+def test_sequences_of_different_lengths_are_different_comparisons(tmp_path):
+    records = (lm_runs("torch", seq=64, seq_len=64) + lm_runs("jax", seq=64, seq_len=64, seed=10, step=0.005)
+               + lm_runs("torch", seq=128, seq_len=128, seed=20, step=0.030))
+    text = write_report(load_results(save_all(tmp_path / "r", records)), tmp_path / "report.md",
+                        plots=False).read_text()
+    verdict = [line for line in section(text, "Verdict").splitlines() if line.startswith("| gpt_char")]
+    assert len(verdict) == 2
+    assert "16 × 128 tokens" in verdict[1] and "torch only" in verdict[1]  # not 6× slower than jax at 64
+    assert "16 × 64 tokens" in verdict[0] and "**jax**" in verdict[0] and "torch 2.0" in verdict[0]
+
+
+def test_a_sweep_of_an_image_model_and_a_language_model_renders_with_plots(tmp_path):
+    images = run_set("torch", "vit_tiny", runs=3, dataset="digits") + run_set("jax", "vit_tiny", runs=3, seed=10,
+                                                                                 dataset="digits")
+    for r in images:
+        r.accuracy = {"top1": 0.91, "top5": 0.99, "reason": None}
+    lms = lm_runs("torch", step=0.020, seed=20) + lm_runs("jax", step=0.010, seed=30)
+    for r in [*images, *lms]:
+        r.loss["curve"], r.timing["epochs_run"] = list(np.linspace(3.0, 1.5, 30)), 0.2
+    out = tmp_path / "rep" / "report.md"
+    text = write_report(load_results(save_all(tmp_path / "r", [*images, *lms])), out).read_text()
+    verdict = columns(section(text, "Verdict"))
+    assert verdict["gpt_char"]["batch"] == "16 × 256 tokens" and verdict["vit_tiny"]["batch"] == "16"
+    assert all("**jax**" in v["fastest, framework defaults"] for v in verdict.values())
+    image_speed, image_resources = (columns(section(text, "vit_tiny"), i) for i in (0, 1))
+    assert image_speed["jax"]["throughput"].endswith("/s") and "tokens/s" not in image_speed["jax"]
+    assert all((r["top-1"], r["top-5"]) == ("0.9100", "0.9900") for r in image_resources.values())
+    assert "val loss" not in section(text, "vit_tiny") and "top-1" not in section(text, "gpt_char")
+    assert columns(section(text, "gpt_char"), 1)["jax"]["perplexity"] == f"{np.exp(1.25):.2f}"
+    for name in ("speed", "learning", "memory"):
+        assert f"![{name}](report-{name}.png)" in text
+        assert (out.parent / f"report-{name}.png").stat().st_size > 10_000

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from dlbench.analysis import stats
+from dlbench.analysis.report.text import target_text
 
 PRECISION_DEFAULT = "float32"  # records from before the precision setting ran in float32
 
@@ -64,7 +66,8 @@ def settings_text(settings: dict | None) -> str:
 
 
 _USED_PREFIXES = ("config.", "tuning.", "backend.settings", "environment.precision", "timing.", "flops.", "memory.",
-                  "model.params", "accuracy.", "dataset.real", "loss.curve", "run", "configuration")
+                  "model.params", "accuracy.", "dataset.real", "loss.curve", "run", "configuration", "target.metric",
+                  "target.target")
 
 
 def _used(column: str) -> bool:
@@ -115,6 +118,26 @@ def _loss_curve(g: Rows) -> tuple[list, float | None] | None:
     return run["loss.curve"], run.get("timing.epochs_run")
 
 
+def tokens_per_sequence(g: Rows) -> int:
+    """A sequence model's tokens per example, as its records measured them (tokens/s over
+    samples/s, which a language model's record has both of); 0 for other models."""
+    for r in g:
+        tokens, samples = r.get("timing.throughput_tokens_per_s"), r.get("timing.throughput_samples_per_s")
+        if present(tokens) and present(samples) and samples:
+            return int(round(tokens / samples))
+    return 0
+
+
+def _language_model(g: Rows, seq_len: int) -> dict:
+    """A language model's quality: mean validation loss over the runs, the perplexity of that loss,
+    bits per token. None for other models (and for a language model without a validation split)."""
+    loss = values(g, "accuracy.val_loss")
+    mean = float(np.mean(loss)) if loss else None
+    return {"language_model": bool(seq_len) or mean is not None, "val_loss": mean,
+            "perplexity": math.exp(mean) if mean is not None else None,
+            "bits_per_token": mean / math.log(2) if mean is not None else None}
+
+
 def cell_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per cell of the successful records: identity, run-level statistics and aggregates."""
     rows = []
@@ -122,6 +145,7 @@ def cell_table(df: pd.DataFrame) -> pd.DataFrame:
         head = g[0]
         st = stats.cell_stats([r["run"] for r in g])
         bs = int(head["config.batch_size"])
+        seq_len = tokens_per_sequence(g)
         analytic, framework = first(g, "flops.per_train_step_analytic"), first(g, "flops.per_train_step_framework")
         top1, top5 = values(g, "accuracy.top1"), values(g, "accuracy.top5")
         flops = analytic if analytic is not None else framework
@@ -137,6 +161,7 @@ def cell_table(df: pd.DataFrame) -> pd.DataFrame:
             "runs": st.runs, "stats": st,
             "throughput": bs / st.median,
             "throughput_low": bs / st.ci.high if st.ci else None, "throughput_high": bs / st.ci.low if st.ci else None,
+            "seq_len": seq_len, "tokens_throughput": bs * seq_len / st.median if seq_len else None,
             "first_step": float(np.median(f)) if (f := values(g, "timing.time_to_first_step_s")) else None,
             "timing_mode": first(g, "timing.mode", "step"), "window": first(g, "timing.window"),
             "flops_analytic": analytic, "flops_framework": framework,
@@ -149,8 +174,12 @@ def cell_table(df: pd.DataFrame) -> pd.DataFrame:
             "params": (head.get("model.params_trainable"), head.get("model.params_non_trainable")),
             "top1": float(np.mean(top1)) if top1 else None, "top5": float(np.mean(top5)) if top5 else None,
             "accuracy_reason": head.get("accuracy.reason"),
+            **_language_model(g, seq_len),
             "real_data": bool(first(g, "dataset.real", head["config.dataset"] != "synthetic")),
             "loss_curve": _loss_curve(g),
+            # a time-to-target run's target (``val loss ≤ 2.6``), which tells its row from the others'
+            "target": target_text(first(g, "target.metric", "top1"), head["target.target"])
+            if present(head.get("target.target")) else None,
         })
     cells = pd.DataFrame(rows, dtype=object)  # object: None stays None, not NaN
     if len(cells):
@@ -160,7 +189,14 @@ def cell_table(df: pd.DataFrame) -> pd.DataFrame:
     return cells
 
 
-GROUP = ["model", "dataset", "batch_size", "device", "precision"]  # what a verdict row compares at
+#: what a verdict row compares at; ``seq_len`` is a language model's tokens per sequence (0 for other
+#: models): sequences of different lengths are different work
+GROUP = ["model", "dataset", "batch_size", "seq_len", "device", "precision"]
+
+
+def batch_text(batch: int, seq_len: int) -> str:
+    """A batch as the verdict and the plots name it: ``16``, or ``16 × 256 tokens`` for a language model."""
+    return f"{batch} × {seq_len} tokens" if seq_len else str(batch)
 
 
 def with_group_columns(runs: pd.DataFrame, columns) -> pd.DataFrame:

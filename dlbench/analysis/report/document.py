@@ -62,7 +62,8 @@ def render(df: pd.DataFrame, out: Path, command: str, plots_on: bool = True,
     if len(cells):
         verdict, notes, warns = verdict_table(cells)
         lines += ["## Verdict", "",
-                  "Per model, data, batch size, device and precision: the fastest backend and how many times "
+                  "Per model, data, batch size (× tokens per sequence, for a language model), device and "
+                  "precision: the fastest backend and how many times "
                   "longer each other backend's training step takes (median step time over runs; 95 % interval "
                   f"across runs, which needs at least {stats.MIN_RUNS} runs per backend; n.s.: not significant).", "",
                   *[f"{n}  " for n in notes], *([""] if notes else []), text.md(verdict), "", *text.warnings(warns)]
@@ -114,12 +115,16 @@ NOTES = [
     "fastest (`tuning` in the record); framework defaults: `--no-tune`, or a record from before tuning.",
     "- Within-run p10–p90, jitter (1.4826 × MAD / median) and CV (standard deviation / mean) are medians over "
     f"the runs. ⚠ noisy: a within-run CV, or the CV of the run medians, above {stats.NOISY_CV:.0%}.",
-    "- Throughput: batch size / median step time. Achieved FLOP/s: FLOPs per step (analytic when known) / median "
+    "- Throughput: batch size / median step time; for a language model tokens/s (batch size × tokens per "
+    "sequence / median step time) and sequences/s. Achieved FLOP/s: FLOPs per step (analytic when known) / median "
     "step time; utilisation is its share of the measured ceiling named beside it. Framework FLOPs further than "
     f"{tables.FLOPS_DISAGREE:.0%} from the analytic count are flagged ⚠.",
     "- Host memory: training = peak − baseline (baseline: after the framework loaded and the model was built), "
     "all three from the run whose training grew most; older records measured the peak only.",
     "- Time to first step includes compilation (XLA, torch.compile) and caches warming up.",
+    "- Quality after training, on the test split, mean over runs: a classifier's top-1 and top-5; a language "
+    "model's validation loss (mean cross-entropy per token, nats; bits per token beside it) and the perplexity "
+    "of that loss (e^loss). A language model has no accuracy, and synthetic data no quality at all.",
 ]
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from dlbench.analysis import stats
 from dlbench.analysis.report import text
-from dlbench.analysis.report.cells import GROUP, label, present, settings_text
+from dlbench.analysis.report.cells import GROUP, batch_text, label, present, settings_text
 from dlbench.analysis.units import human_bytes, si
 
 MACHINE_ROWS = {"cpu": "CPU", "logical_cores": "logical cores", "usable_cores": "usable cores",
@@ -127,7 +127,8 @@ def _natural(value: str) -> tuple:
 
 
 def versus(cells: pd.DataFrame) -> dict[str, str]:
-    """Each cell against the fastest cell of its verdict row (model, dataset, batch, device, precision)."""
+    """Each cell against the fastest cell of its verdict row (model, dataset, batch, tokens per
+    sequence, device, precision)."""
     out = {}
     for _, group in cells.groupby(GROUP):
         fastest = group.loc[group["stats"].map(lambda s: s.median).idxmin()]
@@ -162,15 +163,53 @@ def _framework_flops(c: dict) -> str:
     return si(fw, "FLOP") + flag
 
 
+def _quality_missing(c: dict) -> str:
+    """Why a language model's cell has no validation loss: its data, or the record's reason."""
+    if not c["real_data"]:
+        return "n/a: synthetic data (random tokens)"
+    return f"n/a: {c['accuracy_reason']}" if c["accuracy_reason"] else "n/a"
+
+
+def _quality(c: dict, language: bool, image: bool) -> dict[str, str]:
+    """The quality columns: a classifier's top-1/top-5, a language model's validation loss (with
+    bits per token) and perplexity; a table of one kind shows only its kind's columns."""
+    lm = bool(c["language_model"])
+    out = {}
+    if language:
+        out["val loss (nats/token)"] = ("—" if not lm else f"{c['val_loss']:.4f} ({c['bits_per_token']:.3f} bits)"
+                                        if c["val_loss"] is not None else _quality_missing(c))
+        out["perplexity"] = "—" if not lm else f"{c['perplexity']:.2f}" if c["perplexity"] is not None else "n/a"
+    if image:
+        out["top-1"] = ("—" if lm else f"{c['top1']:.4f}" if c["top1"] is not None
+                        else f"n/a: {c['accuracy_reason']}")
+        out["top-5"] = "—" if lm else f"{c['top5']:.4f}" if c["top5"] is not None else "n/a"
+    return out
+
+
+def _throughput(c: dict, language: bool) -> dict[str, str]:
+    """Throughput: examples/s, and for a language model its tokens/s first (sequences of different
+    lengths compare by tokens), with the sequences/s beside them."""
+    if not language:
+        return {"throughput": f"{c['throughput']:,.1f}/s"}
+    out = {"tokens/s": f"{c['tokens_throughput']:,.0f}" if c["tokens_throughput"] is not None else "—"}
+    return {**out, "sequences/s": f"{c['throughput']:,.1f}"}
+
+
 def model_tables(cells: pd.DataFrame, model: str, against: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """(speed table, resources table, warnings) for one model; rows are backend × dataset × batch size."""
+    """(speed table, resources table, warnings) for one model; rows are backend × dataset × batch
+    size (× tokens per sequence, for a language model)."""
     mine = cells[cells["model"] == model].copy()
     mine["_median"] = mine["stats"].map(lambda s: s.median)
-    mine = mine.sort_values(["dataset", "batch_size", "precision", "_median"])
+    mine = mine.sort_values(["dataset", "batch_size", "seq_len", "precision", "_median"])
+    language = bool(mine["language_model"].astype(bool).any())
+    image = not mine["language_model"].astype(bool).all()
+    aimed = bool(mine["target"].notna().any())  # time-to-target runs: each row names its target
     speed, resources, warns = [], [], []
     for c in mine.to_dict("records"):
         st: stats.CellStats = c["stats"]
-        head = {"backend": c["variant"], "dataset": c["dataset"], "batch": c["batch_size"], "precision": c["precision_used"]}
+        head = {"backend": c["variant"], "dataset": c["dataset"], "batch": c["batch_size"],
+                **({"tokens/sequence": c["seq_len"] or "—"} if language else {}),
+                **({"target": c["target"] or "—"} if aimed else {}), "precision": c["precision_used"]}
         noisy = " ⚠ noisy" if st.noisy else ""
         speed.append({
             **head, "settings": f"{settings_text(c['settings'])} ({c['tuning']})",
@@ -180,13 +219,13 @@ def model_tables(cells: pd.DataFrame, model: str, against: dict[str, str]) -> tu
             + " ms" if st.runs > 1 else "—",
             "within-run p10–p90": f"{st.p10 * 1e3:,.2f}–{st.p90 * 1e3:,.2f} ms",
             "jitter (MAD) / CV": f"{st.jitter:.1%} / {st.cv:.1%}{noisy}",
-            "throughput": f"{c['throughput']:,.1f}/s",
+            **_throughput(c, language),
             "vs fastest": against[c["cell"]],
             "first step": f"{c['first_step']:.3f} s" if c["first_step"] is not None else "n/a",
         })
         trainable, frozen = c["params"]
         resources.append({
-            **{k: head[k] for k in ("backend", "dataset", "batch")},
+            **{k: head[k] for k in ("backend", "dataset", "batch", "tokens/sequence", "target") if k in head},
             "achieved FLOP/s": si(c["achieved"], "FLOP/s"), "utilisation (of ceiling)": _utilisation(c),
             "FLOPs/step analytic": si(c["flops_analytic"], "FLOP"), "FLOPs/step framework": _framework_flops(c),
             "host memory: training / baseline / peak": _memory(c),
@@ -194,13 +233,12 @@ def model_tables(cells: pd.DataFrame, model: str, against: dict[str, str]) -> tu
             else "n/a (CPU)" if c["device"] == "cpu" else "n/a",
             "parameters": (f"{int(trainable):,}" + (f" + {int(frozen):,} non-trainable" if present(frozen) and frozen else ""))
             if present(trainable) else "n/a",
-            "top-1": f"{c['top1']:.4f}" if c["top1"] is not None else f"n/a: {c['accuracy_reason']}",
-            "top-5": f"{c['top5']:.4f}" if c["top5"] is not None else "n/a",
+            **_quality(c, language, image),
         })
-    for key, g in mine.groupby(["dataset", "batch_size", "device"]):
+    for key, g in mine.groupby(["dataset", "batch_size", "seq_len", "device"]):
         if len(used := dict.fromkeys(g["precision_used"])) > 1:
-            warns.append(f"{model} {key[0]} batch {key[1]}: backends in this table ran different precisions "
-                         f"({', '.join(used)}); their speeds are not like for like")
+            warns.append(f"{model} {key[0]} batch {batch_text(key[1], key[2])}: backends in this table ran different "
+                         f"precisions ({', '.join(used)}); their speeds are not like for like")
     return pd.DataFrame(speed), pd.DataFrame(resources), warns
 
 

@@ -1,4 +1,4 @@
-"""How statistics read in a table: step times with their interval or their caveat, ratios."""
+"""How statistics read in a table: step times with their interval or their caveat, ratios, targets."""
 
 from __future__ import annotations
 
@@ -46,3 +46,20 @@ def runs(st: stats.CellStats, timing_mode: str = "step", window: object = None) 
     per = st.steps // st.runs
     unit = f"windows of {int(window)} steps" if timing_mode == "window" and window else "steps"
     return f"{st.runs} × {per} {unit}" if st.runs > 1 else f"1 × {st.steps} {unit}"
+
+
+#: per metric a time-to-target run is set on: (its name in a heading, in a sentence, the axis label,
+#: whether higher is better)
+TARGET_METRICS = {"top1": ("top-1", "top-1", "test top-1 accuracy", True),
+                  "val_loss": ("val loss", "validation loss", "validation loss (nats per token)", False),
+                  "perplexity": ("perplexity", "perplexity", "validation perplexity", False)}
+
+
+def target_metric(name: str) -> tuple[str, str, str, bool]:
+    return TARGET_METRICS.get(name, (name, name, name, False))
+
+
+def target_text(metric: str, target: float) -> str:
+    """A target as headings name it: ``top-1 0.89`` (as before language models), ``val loss ≤ 1.8``."""
+    short, _, _, higher = target_metric(metric)
+    return f"{short} {target:g}" if metric == "top1" else f"{short} {'≥' if higher else '≤'} {target:g}"

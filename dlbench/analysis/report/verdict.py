@@ -1,4 +1,5 @@
-"""The verdict the report opens with: per model × dataset × batch × device × precision, the fastest
+"""The verdict the report opens with: per model × dataset × batch (× tokens per sequence, for a
+language model) × device × precision, the fastest
 backend at its tuned settings, every other backend's ratio to it, and the framework-defaults answer
 beside it. The inference section gives one of its own, per request, each deployment path a backend."""
 
@@ -8,7 +9,7 @@ import pandas as pd
 
 from dlbench.analysis import stats
 from dlbench.analysis.report import text
-from dlbench.analysis.report.cells import GROUP, settings_text
+from dlbench.analysis.report.cells import GROUP, batch_text, settings_text
 from dlbench.analysis.units import ms
 
 
@@ -50,9 +51,9 @@ def verdict_table(cells: pd.DataFrame, per: str = "step") -> tuple[pd.DataFrame,
     defaults_any = bool(defaults_mask.any())
     rows, warns = [], []
     for key, g in cells.groupby(GROUP, sort=True):
-        model, dataset, batch, device, precision = key
+        model, dataset, batch, seq_len, device, precision = key
         used = dict.fromkeys(g["precision_used"])
-        row = {"model": model, "dataset": dataset, "batch": batch, "device": device,
+        row = {"model": model, "dataset": dataset, "batch": batch_text(batch, seq_len), "device": device,
                "precision": " / ".join(used) + (" ⚠" if len(used) > 1 else "")}
         runs = sorted({c.runs for c in g["stats"]})
         row["runs per backend"] = str(runs[0]) if len(runs) == 1 else f"{runs[0]}–{runs[-1]}"
@@ -65,7 +66,8 @@ def verdict_table(cells: pd.DataFrame, per: str = "step") -> tuple[pd.DataFrame,
         rows.append(row)
         if len(used) > 1:
             detail = ", ".join(f"{c['label']} {c['precision_used']}" for _, c in g.iterrows())
-            warns.append(f"{model} {dataset} batch {batch}: backends ran different precisions ({detail})")
+            warns.append(f"{model} {dataset} batch {batch_text(batch, seq_len)}: backends ran different precisions "
+                         f"({detail})")
     notes = []
     if not tuned_any:
         notes.append("No record here ran with tuned settings (`--tune`, the default for `run` and `sweep` since "

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from dlbench.analysis.report import text
-from dlbench.analysis.report.cells import cell_table, label, present, settings_text, tuned, tuning_text, \
-    with_group_columns
+from dlbench.analysis.report.cells import (cell_table, label, present, settings_text, tokens_per_sequence, tuned,
+                                          tuning_text, with_group_columns)
 from dlbench.analysis.report.verdict import verdict_table
 from dlbench.analysis.style import backend_color, save_png
 
@@ -65,16 +65,19 @@ def _seconds(value: float | None) -> str:
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per batch size and label: the median over its runs of each figure (seconds)."""
+    """One row per batch size and label: the median over its runs of each figure (seconds); a
+    language model's tokens/s too (``tokens``; None for other models)."""
     rows = []
     for (batch, name), g in runs.groupby(["config.batch_size", "label"], sort=True):
         head = g.iloc[0]
+        seq = int(head.get("seq_len") or 0)
+        throughput = _median(g, "inference.throughput_samples_per_s")
         rows.append({
             "batch": int(batch), "backend": name, "runs": len(g), "tuned": bool(head["tuned"]),
             "requests": int(g["inference.requests"].sum()),
             **{p: _median(g, f"inference.latency_s.{p}") for p in ("p50", "p90", "p99", "max")},
             "e2e_p50": _median(g, "inference.end_to_end.latency_s.p50"),
-            "throughput": _median(g, "inference.throughput_samples_per_s"),
+            "throughput": throughput, "tokens": throughput * seq if seq and throughput is not None else None,
             "e2e_throughput": _median(g, "inference.end_to_end.throughput_samples_per_s"),
             "first_call": _median(g, "inference.first_call_s"),
             "export": _median(g, "inference.deployment.export_s"),
@@ -91,6 +94,8 @@ def table(summary: pd.DataFrame) -> str:
         "batch": summary["batch"], "backend": summary["backend"],
         "p50 (ms)": summary["p50"].map(_ms), "p90 (ms)": summary["p90"].map(_ms), "p99 (ms)": summary["p99"].map(_ms),
         "end to end p50 (ms)": summary["e2e_p50"].map(_ms),
+        **({"throughput (tokens/s)": summary["tokens"].map(lambda t: f"{t:,.0f}" if present(t) else "—")}
+           if summary["tokens"].notna().any() else {}),
         "throughput (samples/s)": summary["throughput"].map(_rate),
         "end to end (samples/s)": summary["e2e_throughput"].map(_rate),
         "first call (s)": summary["first_call"].map(_seconds),
@@ -168,6 +173,7 @@ def labelled(df: pd.DataFrame) -> pd.DataFrame:
     both = runs["tuned"].any() and (~runs["tuned"]).any()
     runs["label"] = [f"{p}{label(r).removeprefix(r['config.backend'])}" + (
         (" (tuned)" if t else " (defaults)") if both else "") for p, r, t in zip(runs["path"], rows, runs["tuned"])]
+    runs["seq_len"] = [tokens_per_sequence([r]) for r in rows]  # a language model's; 0 for other models
     return with_group_columns(runs, GROUP)
 
 
@@ -187,14 +193,15 @@ def render(df: pd.DataFrame, out: Path, plots: bool) -> list[str]:
              "over the time spent serving them. First call: the first warm-up call (compilation included); "
              "export: exporting, compiling, writing and loading the model. Over repeats, each figure is the "
              "median of the runs'.", "", *verdict(runs)]
-    for key, group in runs.groupby(list(GROUP), sort=True):
-        model, dataset, device, precision = key
+    for key, group in runs.groupby([*GROUP, "seq_len"], sort=True):
+        model, dataset, device, precision, seq = key
         summary = summarise(group)
-        title = f"{model} inference on {device}"
-        lines += [f"### {title}", "", f"Data: {dataset}; precision {precision}. Latencies in milliseconds.", "",
-                  table(summary), ""]
+        title = f"{model} inference on {device}" + (f", sequences of {seq} tokens" if seq else "")
+        lines += [f"### {title}", "", f"Data: {dataset}; precision {precision}. Latencies in milliseconds"
+                  + ("; tokens/s: samples/s × tokens per sequence." if seq else "."), "", table(summary), ""]
         if plots:
-            file = f"{out.stem}-inference-{_slug(model, dataset, device, precision)}.png"
+            sequences = ("seq", seq) if seq else ()
+            file = f"{out.stem}-inference-{_slug(model, dataset, device, precision, *sequences)}.png"
             plot(summary, f"{model} ({dataset}, {device}, {precision}): compute only, one line per backend and path",
                  out.parent / file)
             lines += [f"![{title}: throughput and latency against batch size]({file})", ""]

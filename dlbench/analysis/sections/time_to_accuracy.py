@@ -1,12 +1,14 @@
 """Report section: time to accuracy (MLPerf Training / DAWNBench rules), per model × dataset × target.
 
-Per backend, over its seeds: MLPerf's olympic mean (drop the fastest and the slowest run, average
-the rest; at least :data:`OLYMPIC_MIN_RUNS` runs; a run that did not reach the target counts as
-the slowest, so one such run is dropped and two void the score), the median with a bootstrap 95 %
-interval across seeds (not-reached runs count as infinitely slow), the convergence rate and the
-epochs to target; per seed run on several backends, the evaluation at which each reached the target
-and the largest top-1 gap between them; plots of test top-1 against the clock and against epochs,
-one colour per backend.
+A target is a value of one metric on the test split: a classifier's top-1 (reached at or above it)
+or a language model's validation loss or perplexity (reached at or below it); runs with different
+metrics or targets are separate comparisons. Per backend, over its seeds: MLPerf's olympic mean
+(drop the fastest and the slowest run, average the rest; at least :data:`OLYMPIC_MIN_RUNS` runs; a
+run that did not reach the target counts as the slowest, so one such run is dropped and two void
+the score), the median with a bootstrap 95 % interval across seeds (not-reached runs count as
+infinitely slow), the convergence rate and the epochs to target; per seed run on several backends,
+the evaluation at which each reached the target and the largest gap in the metric between them;
+plots of the metric against the clock and against epochs, one colour per backend.
 """
 
 from __future__ import annotations
@@ -21,13 +23,21 @@ import pandas as pd
 
 from dlbench.analysis import stats
 from dlbench.analysis.report.cells import with_group_columns
+from dlbench.analysis.report.text import TARGET_METRICS as METRICS, target_metric as _metric, target_text  # noqa: F401
 from dlbench.analysis.style import backend_color, save_png
 
 OLYMPIC_MIN_RUNS = 5  # MLPerf Training's minimum number of runs for a score
-SAME_TOP1 = 1e-9  # top-1 gaps up to this are float noise: the curves are the same
+SAME_TOP1 = 1e-9  # gaps in the metric up to this are float noise: the curves are the same
 #: settings that, when they differ between records, make separate comparisons
-GROUP = ("config.model", "config.dataset", "target.target", "config.batch_size", "config.optimizer", "config.lr",
-         "config.device", "config.precision")
+GROUP = ("config.model", "config.dataset", "target.metric", "target.target", "config.batch_size", "config.seq_len",
+         "config.optimizer", "config.lr", "config.device", "config.precision")
+
+
+def gap_text(gap: float) -> str:
+    """A gap between backends in a metric: four decimals, or two significant digits below 0.001 (a
+    validation loss that agrees to round-off, ~1e-6, is not "0.0000" apart)."""
+    return f"{gap:.4f}" if gap >= 1e-3 else f"{gap:.1e}"
+
 
 
 def olympic_mean(times: Sequence[float]) -> tuple[float | None, str]:
@@ -107,9 +117,9 @@ def _backend_row(runs: pd.DataFrame) -> dict:
     }
 
 
-def seed_agreement(group: pd.DataFrame) -> tuple[str, float | None]:
-    """(markdown paragraph, largest top-1 gap) comparing, per seed run on several backends, the
-    evaluation that reached the target and the top-1 at each shared evaluation. Same weights and
+def seed_agreement(group: pd.DataFrame, metric: str = "top1") -> tuple[str, float | None]:
+    """(markdown paragraph, largest gap in ``metric``) comparing, per seed run on several backends, the
+    evaluation that reached the target and the ``metric`` at each shared evaluation. Same weights and
     batches need not give the same trajectory: float32 rounding differs between frameworks and
     grows over thousands of steps, and each framework draws its own dropout masks."""
     reached_at, gap, where = {}, None, ""
@@ -117,7 +127,7 @@ def seed_agreement(group: pd.DataFrame) -> tuple[str, float | None]:
         if runs["config.backend"].nunique() < 2:
             continue
         runs = runs.sort_values("config.backend")
-        curves = {b: [p["top1"] for p in (c or [])] for b, c in zip(runs["config.backend"], runs["target.curve"])}
+        curves = {b: [p[metric] for p in (c or [])] for b, c in zip(runs["config.backend"], runs["target.curve"])}
         # a run stops at the evaluation that reached the target: the last point of its curve
         reached_at[seed] = {b: len(curves[b]) if hit else None for b, hit in zip(runs["config.backend"],
                                                                                 runs["target.reached"])}
@@ -129,14 +139,14 @@ def seed_agreement(group: pd.DataFrame) -> tuple[str, float | None]:
         return "", None
     spreads = [max(at.values()) - min(at.values()) if None not in at.values() else math.inf
                for at in reached_at.values()]
-    n = len(spreads)
+    n, name = len(spreads), _metric(metric)[1]
     text = (f"Same seed across backends (same initial weights, same batches): the target was reached at the same "
             f"evaluation on {sum(s == 0 for s in spreads)} of {n} seeds and within one on "
             f"{sum(s <= 1 for s in spreads)} of {n}")
     if gap is not None and gap <= SAME_TOP1:
-        text += "; their top-1 is identical at every evaluation they share"
+        text += f"; their {name} is identical at every evaluation they share"
     elif gap is not None:
-        text += f"; the largest top-1 gap between backends at one evaluation is {gap:.4f} ({where})"
+        text += f"; the largest {name} gap between backends at one evaluation is {gap_text(gap)} ({where})"
     per_seed = "; ".join(f"seed {seed}: " + ", ".join(f"{b} {i or '—'}" for b, i in at.items())
                          for seed, at in reached_at.items())
     return f"{text}. Evaluation that reached it: {per_seed}.", gap
@@ -146,12 +156,13 @@ def _slug(*parts: object) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", "-".join(str(p) for p in parts)).strip("-")
 
 
-def plot(group: pd.DataFrame, title: str, path: Path, gap: float | None = None) -> None:
-    """Test top-1 against the MLPerf clock and against epochs, one line per run, coloured by backend;
-    ``gap`` is the largest top-1 gap between backends at one seed and evaluation."""
+def plot(group: pd.DataFrame, title: str, path: Path, gap: float | None = None, metric: str = "top1") -> None:
+    """The evaluated ``metric`` against the MLPerf clock and against epochs, one line per run, coloured
+    by backend; ``gap`` is the largest gap in it between backends at one seed and evaluation."""
     import matplotlib.pyplot as plt
 
     target = float(group["target.target"].iloc[0])
+    short, _, ylabel, higher = _metric(metric)
     fig, (by_time, by_epoch) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
     backends = sorted(group.groupby("config.backend"), key=lambda kv: kv[0])
     for b, (backend, runs) in enumerate(backends):
@@ -162,25 +173,26 @@ def plot(group: pd.DataFrame, title: str, path: Path, gap: float | None = None) 
         for i, (_, run) in enumerate(runs.iterrows()):
             curve = run["target.curve"] or []
             label = f"{backend} ({len(runs)} seed{'s' * (len(runs) != 1)})" if i == 0 else None
-            top1 = [p["top1"] for p in curve]
-            by_time.plot([p["elapsed_s"] for p in curve], top1, color=color, alpha=0.75, marker=".", linewidth=1.2,
+            score = [p[metric] for p in curve]
+            by_time.plot([p["elapsed_s"] for p in curve], score, color=color, alpha=0.75, marker=".", linewidth=1.2,
                          label=label)
-            by_epoch.plot([p["epoch"] for p in curve], top1, color=color, alpha=0.75, marker=".", linewidth=width,
+            by_epoch.plot([p["epoch"] for p in curve], score, color=color, alpha=0.75, marker=".", linewidth=width,
                           linestyle=style, label=label)
     for ax, xlabel in ((by_time, "seconds from the first touch of the data (MLPerf clock, evaluations included)"),
                        (by_epoch, "epochs of training")):
-        ax.axhline(target, color="0.4", linestyle="--", linewidth=1, label=f"target {target:g}")
+        ax.axhline(target, color="0.4", linestyle="--", linewidth=1,
+                   label=f"target {target:g}" if higher else f"target ≤ {target:g}")
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("test top-1 accuracy")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right")
-    by_time.set_title("top-1 against time")
+        ax.legend(loc="lower right" if higher else "upper right")  # away from where the curves end
+    by_time.set_title(f"{short} against time" + ("\n" if gap is not None else ""))  # level with the other
     if gap is None:
-        by_epoch.set_title("top-1 against epochs")
+        by_epoch.set_title(f"{short} against epochs")
     elif gap <= SAME_TOP1:
-        by_epoch.set_title("top-1 against epochs (same seed: one curve on every backend)")
+        by_epoch.set_title(f"{short} against epochs\n(same seed: one curve on every backend)")
     else:
-        by_epoch.set_title(f"top-1 against epochs (same seed: backends up to {gap:.3f} apart)")
+        by_epoch.set_title(f"{short} against epochs\n(same seed: backends up to {gap_text(gap)} apart)")
     fig.suptitle(title)
     save_png(fig, path)
 
@@ -191,9 +203,13 @@ def render(df: pd.DataFrame, out: Path, plots: bool) -> list[str]:
     runs = df[(df["status"] == "ok") & df["target.target"].notna()].copy()
     if runs.empty:
         return []
+    # records from before language models have no metric: theirs is top-1
+    runs["target.metric"] = runs["target.metric"].fillna("top1") if "target.metric" in runs else "top1"
     runs = with_group_columns(runs, GROUP)
     lines = ["## Time to accuracy", "",
-             "Wall-clock time to a test top-1 target, timed by MLPerf Training's rules: the clock starts at the "
+             "Wall-clock time to a target on the test split (a classifier's top-1, reached at or above it; a "
+             "language model's validation loss or perplexity, reached at or below it; runs with different "
+             "metrics or targets are never pooled), timed by MLPerf Training's rules: the clock starts at the "
              "first touch of the data and stops at the end of the evaluation that reached the target (evaluation "
              "included); tuning and the eval step's compilation before the data are excluded (shown apart). The "
              "olympic mean drops the fastest and the slowest seed and averages the rest (at least "
@@ -201,21 +217,25 @@ def render(df: pd.DataFrame, out: Path, plots: bool) -> list[str]:
              f"its {stats.CONFIDENCE:.0%} interval (seeded bootstrap across seeds, at least {stats.MIN_RUNS}) "
              "count a seed that did not reach the target as infinitely slow.", ""]
     for key, group in runs.groupby(list(GROUP), sort=True):
-        model, dataset, target, batch, optimizer, lr, device, precision = key
+        model, dataset, metric, target, batch, seq_len, optimizer, lr, device, precision = key
         group = per_seed(group)
-        title = f"{model} on {dataset} to top-1 {float(target):g}"
+        title = f"{model} on {dataset} to {target_text(metric, float(target))}"
+        seq_len = int(seq_len) if seq_len != "default" else None  # a column with gaps holds floats
+        sequences = f" of {seq_len} tokens" if seq_len else ""
         lines += [f"### {title}", "",
-                  f"Batch {batch}, {optimizer} (lr {lr}), {device}, {precision}; evaluated every "
+                  f"Batch {batch}{sequences}, {optimizer} (lr {lr}), {device}, {precision}; evaluated every "
                   f"{', '.join(sorted({f'{e:g}' for e in group['target.eval_every']}))} epochs, at most "
                   f"{', '.join(sorted({f'{m:g}' for m in group['target.max_epochs']}))} epochs.", ""]
         table = pd.DataFrame([_backend_row(r) for _, r in sorted(group.groupby("config.backend"))])
         lines += [table.to_markdown(index=False, disable_numparse=True), ""]
-        agreement, gap = seed_agreement(group)
+        agreement, gap = seed_agreement(group, metric)
         if agreement:
             lines += [agreement, ""]
         if plots:
-            file = f"{out.stem}-tta-{_slug(model, dataset, target, 'bs', batch)}.png"
-            plot(group, f"{title}: test top-1 per evaluation, one line per seed (batch {batch}, {optimizer})",
-                 out.parent / file, gap)
+            named = (target,) if metric == "top1" else (metric, target)
+            extra = ("seq", seq_len) if seq_len else ()
+            file = f"{out.stem}-tta-{_slug(model, dataset, *named, 'bs', batch, *extra)}.png"
+            plot(group, f"{title}: {_metric(metric)[1]} per evaluation, one line per seed (batch {batch}, "
+                 f"{optimizer})", out.parent / file, gap, metric)
             lines += [f"![{title}]({file})", ""]
     return lines
