@@ -37,9 +37,9 @@ UNKNOWN = "ops the program's text does not name (not attributable)"
 class ScopedGraphModule(GraphModule):
     """The graph module with each node's ops in a named scope of the node's name."""
 
-    def _apply(self, node, layer, xs, train):
+    def _apply(self, node, layer, xs, train, embeddings):
         with jax.named_scope(node.name):
-            return super()._apply(node, layer, xs, train)
+            return super()._apply(node, layer, xs, train, embeddings)
 
 
 def prepare(backend, model, graph, folder: str) -> None:
