@@ -32,10 +32,16 @@ pytestmark = pytest.mark.jax
 
 P = jax.lax.Precision.HIGHEST  # what dlbench uses by default
 LR = 0.01
-CASES = {"lenet5": 128, "alexnet": 16}
-ROUNDS = {"lenet5": 300, "alexnet": 20}
-INTERLEAVED_ROUNDS = {"lenet5": 300, "alexnet": 60}  # a paired ratio needs more AlexNet rounds
+CASES = {"lenet5": 128, "alexnet": 16, "gpt_char": 64, "vit_tiny": 64}
+ROUNDS = {"lenet5": 300, "alexnet": 20, "gpt_char": 20, "vit_tiny": 100}
+# a paired ratio needs more rounds of the larger steps
+INTERLEAVED_ROUNDS = {"lenet5": 300, "alexnet": 60, "gpt_char": 60, "vit_tiny": 150}
 WARMUP = 3  # the first includes compilation
+#: the transformers' hand-written attention, two ways (the better one is compared): Flax's
+#: ``nn.MultiHeadDotProductAttention`` (its written-out ``nn.dot_product_attention``), or nanoGPT's
+#: fused [q | k | v] projection and ``jax.nn.dot_product_attention``
+ATTENTION = ("flax", "jax")
+TRANSFORMERS = ("gpt_char", "vit_tiny")
 
 
 class LeNet5(nn.Module):
@@ -67,6 +73,88 @@ class AlexNet(nn.Module):
         return nn.Dense(self.num_classes, precision=P)(x)
 
 
+class FusedAttention(nn.Module):
+    """nanoGPT's attention: one Dense to [q | k | v], then ``jax.nn.dot_product_attention``."""
+
+    heads: int
+    causal: bool
+
+    @nn.compact
+    def __call__(self, x):
+        n, t, d = x.shape
+        q, k, v = jnp.split(nn.Dense(3 * d, precision=P)(x).reshape(n, t, 3 * self.heads, d // self.heads), 3, axis=2)
+        with jax.default_matmul_precision("highest"):  # P: jax.nn's attention has no precision argument
+            y = jax.nn.dot_product_attention(q, k, v, is_causal=self.causal)
+        return nn.Dense(d, precision=P)(y.reshape(n, t, d))
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm: x + attention(ln(x)), then x + mlp(ln(x))."""
+
+    heads: int
+    mlp: int
+    causal: bool
+    eps: float
+    attention: str = "flax"
+
+    @nn.compact
+    def __call__(self, x):
+        y = nn.LayerNorm(self.eps)(x)
+        if self.attention == "flax":
+            mask = nn.make_causal_mask(jnp.ones(x.shape[:2])) if self.causal else None
+            y = nn.MultiHeadDotProductAttention(self.heads, precision=P)(y, mask=mask)
+        else:
+            y = FusedAttention(self.heads, self.causal)(y)
+        x = x + y
+        y = nn.Dense(self.mlp, precision=P)(nn.LayerNorm(self.eps)(x))
+        return x + nn.Dense(x.shape[-1], precision=P)(nn.gelu(y, approximate=False))
+
+
+class GPT(nn.Module):
+    """gpt_char: token and position embeddings, blocks, a final LayerNorm, the head tied to the
+    token embedding (``nn.Embed.attend``)."""
+
+    attention: str = "flax"
+    vocab: int = 84
+    context: int = 64
+    width: int = 128
+    depth: int = 4
+    heads: int = 4
+
+    @nn.compact
+    def __call__(self, idx, train: bool = False):
+        wte = nn.Embed(self.vocab, self.width)
+        x = wte(idx) + nn.Embed(self.context, self.width)(jnp.arange(idx.shape[1]))
+        for _ in range(self.depth):
+            x = Block(self.heads, 4 * self.width, True, 1e-5, self.attention)(x)
+        return wte.attend(nn.LayerNorm(1e-5)(x))
+
+
+class ViT(nn.Module):
+    """vit_tiny: a strided-conv patch embedding, a class token, learned positions, encoder blocks,
+    a final LayerNorm and the classifier on the class token."""
+
+    attention: str = "flax"
+    patch: int = 4
+    width: int = 64
+    depth: int = 4
+    heads: int = 4
+    mlp: int = 128
+    classes: int = 10
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        p = self.patch
+        x = nn.Conv(self.width, (p, p), (p, p), "VALID", precision=P)(x)
+        x = x.reshape(x.shape[0], -1, self.width)
+        cls = self.param("cls", nn.initializers.zeros_init(), (1, 1, self.width))
+        x = jnp.concatenate([jnp.broadcast_to(cls, (x.shape[0], 1, self.width)), x], axis=1)
+        x = x + self.param("pos", nn.initializers.normal(0.02), (1, x.shape[1], self.width))
+        for _ in range(self.depth):
+            x = Block(self.heads, self.mlp, False, 1e-6, self.attention)(x)
+        return nn.Dense(self.classes, precision=P)(nn.LayerNorm(1e-6)(x)[:, 0])
+
+
 def hand_written_step(module: nn.Module, tx: optax.GradientTransformation):
     @partial(jax.jit, donate_argnums=(0, 1, 2))
     def step(params, opt_state, key, x, y):
@@ -84,9 +172,14 @@ def hand_written_step(module: nn.Module, tx: optax.GradientTransformation):
 
 
 def batch(name: str, size: int | None = None, shape=None):
+    """Images and labels, or (as the runner feeds a language model) int32 token ids (N, T) and
+    next-token targets (N, T)."""
     info = registry.get_model(name)
     size, shape = size or CASES[name], shape or info.input_shape
     rng = np.random.default_rng(0)
+    if info.inputs == "tokens":
+        return rng.integers(0, info.num_classes, (size, *shape), dtype=np.int32), rng.integers(0, info.num_classes,
+                                                                                               (size, *shape))
     x = rng.standard_normal((size, *shape), dtype=np.float32)
     return x, rng.integers(0, info.num_classes, size)
 
@@ -110,8 +203,16 @@ def hand_optimizer(optimizer: str) -> optax.GradientTransformation:
     return optax.sgd(LR)
 
 
-def handwritten_step(name: str, optimizer: str = "sgd") -> Callable[[], None]:
-    net = LeNet5() if name == "lenet5" else AlexNet(registry.get_model(name).num_classes)
+def handwritten(name: str, attention: str = "flax") -> nn.Module:
+    if name == "gpt_char":
+        return GPT(attention)
+    if name == "vit_tiny":
+        return ViT(attention)
+    return LeNet5() if name == "lenet5" else AlexNet(registry.get_model(name).num_classes)
+
+
+def handwritten_step(name: str, optimizer: str = "sgd", attention: str = "flax") -> Callable[[], None]:
+    net = handwritten(name, attention)
     tx = hand_optimizer(optimizer)
     x, y = (jax.device_put(a) for a in batch(name))
     params = net.init(jax.random.key(0), x[:1])["params"]
@@ -131,22 +232,31 @@ def test_dlbench_step(benchmark, name):
     benchmark.pedantic(dlbench_step(name), rounds=ROUNDS[name], warmup_rounds=WARMUP)
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_handwritten_step(benchmark, name):
+@pytest.mark.parametrize(("name", "attention"), [
+    pytest.param(name, a, id=f"{name}-{a}" if name in TRANSFORMERS else name)
+    for name in CASES for a in (ATTENTION if name in TRANSFORMERS else ATTENTION[:1])])
+def test_handwritten_step(benchmark, name, attention):
     benchmark.group = f"jax-{name}-b{CASES[name]}"
-    benchmark.pedantic(handwritten_step(name), rounds=ROUNDS[name], warmup_rounds=WARMUP)
+    benchmark.pedantic(handwritten_step(name, attention=attention), rounds=ROUNDS[name], warmup_rounds=WARMUP)
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("name", CASES)
 def test_interleaved(benchmark, name, optimizer):
-    """JAX declares no performance setting to tune (the tuner returns the one build it has)."""
+    """dlbench at the attention kernel its tuner picks (tuned only for models with attention: the
+    tuner returns the one build it has for the others) against the better of the hand-written
+    loops with Flax's and jax.nn's attention."""
     p, tuning = tuned("jax", name, CASES[name], optimizer)
     step = p.backend.train_step(p.model, OptimizerSpec.create(optimizer), 0)  # default lr: sgd 0.01 = LR
     x, y = p.backend.to_device(*batch(name))
     benchmark.group = f"jax-{name}-b{CASES[name]}-{optimizer}-interleaved"
-    benchmark.extra_info.update(settings={}, tuning=tuning["mode"])
-    contenders = {"dlbench": lambda: p.backend.sync(step(x, y)), "handwritten": handwritten_step(name, optimizer)}
+    benchmark.extra_info.update(settings={"attention": p.backend.settings["attention"]} if name in TRANSFORMERS else {},
+                                tuning=tuning["mode"])
+    contenders = {"dlbench": lambda: p.backend.sync(step(x, y))}
+    if name in TRANSFORMERS:
+        contenders.update({f"handwritten-{a}": handwritten_step(name, optimizer, a) for a in ATTENTION})
+    else:
+        contenders["handwritten"] = handwritten_step(name, optimizer)
     interleave(benchmark, contenders, INTERLEAVED_ROUNDS[name], WARMUP)
 
 

@@ -20,13 +20,74 @@ from dlbench import registry  # noqa: E402
 from dlbench.graph import init_weights  # noqa: E402
 from dlbench.optim import OptimizerSpec  # noqa: E402
 
-CASES = {"lenet5": 128, "alexnet": 16}
-ROUNDS = {"lenet5": 150, "alexnet": 12}
-INTERLEAVED_ROUNDS = {"lenet5": 300, "alexnet": 60}  # a paired ratio needs more AlexNet rounds
+CASES = {"lenet5": 128, "alexnet": 16, "gpt_char": 64, "vit_tiny": 64}
+ROUNDS = {"lenet5": 150, "alexnet": 12, "gpt_char": 12, "vit_tiny": 60}
+# a paired ratio needs more rounds of the larger steps
+INTERLEAVED_ROUNDS = {"lenet5": 300, "alexnet": 60, "gpt_char": 60, "vit_tiny": 150}
 XLA = [True, False]
 
 
+class Block(layers.Layer):
+    """Pre-LayerNorm: x + attention(ln(x)), then x + mlp(ln(x)), with Keras's MultiHeadAttention."""
+
+    def __init__(self, width: int, heads: int, mlp: int, causal: bool, eps: float, **kwargs):
+        super().__init__(**kwargs)
+        self.causal = causal
+        self.ln1 = layers.LayerNormalization(epsilon=eps)
+        self.attn = layers.MultiHeadAttention(heads, width // heads)
+        self.ln2 = layers.LayerNormalization(epsilon=eps)
+        self.fc, self.proj = layers.Dense(mlp, activation="gelu"), layers.Dense(width)
+
+    def call(self, x, training=None):
+        y = self.ln1(x)
+        x = x + self.attn(y, y, use_causal_mask=self.causal, training=training)
+        return x + self.proj(self.fc(self.ln2(x)))
+
+
+class GPT(keras.Model):
+    """gpt_char: token and position embeddings (the Keras examples' TokenAndPositionEmbedding),
+    blocks, a final LayerNorm, the head tied to the token embedding."""
+
+    def __init__(self, vocab=84, context=64, width=128, depth=4, heads=4):
+        super().__init__()
+        self.wte, self.wpe = layers.Embedding(vocab, width), layers.Embedding(context, width)
+        self.blocks = [Block(width, heads, 4 * width, True, 1e-5) for _ in range(depth)]
+        self.ln_f = layers.LayerNormalization(epsilon=1e-5)
+
+    def call(self, idx, training=None):
+        x = self.wte(idx) + self.wpe(keras.ops.arange(idx.shape[1]))
+        for block in self.blocks:
+            x = block(x, training=training)
+        return keras.ops.matmul(self.ln_f(x), keras.ops.transpose(self.wte.embeddings))  # tied head
+
+
+class ClassTokenAndPosition(layers.Layer):
+    def build(self, shape):
+        self.cls = self.add_weight(shape=(1, 1, shape[-1]), initializer="zeros")
+        self.pos = self.add_weight(shape=(1, shape[1] + 1, shape[-1]), initializer=keras.initializers.RandomNormal(0.0, 0.02))
+
+    def call(self, x):
+        cls = keras.ops.broadcast_to(self.cls, (keras.ops.shape(x)[0], 1, x.shape[-1]))
+        return keras.ops.concatenate([cls, x], axis=1) + self.pos
+
+
+def vit(image=(28, 28, 1), patch=4, width=64, depth=4, heads=4, mlp=128, classes=10) -> keras.Model:
+    """vit_tiny: a strided-conv patch embedding, a class token, learned positions, encoder blocks,
+    a final LayerNorm and the classifier on the class token."""
+    x = inputs = keras.Input(image)
+    x = layers.Conv2D(width, patch, patch)(x)
+    x = ClassTokenAndPosition()(layers.Reshape((-1, width))(x))
+    for _ in range(depth):
+        x = Block(width, heads, mlp, False, 1e-6)(x)
+    x = layers.LayerNormalization(epsilon=1e-6)(x)
+    return keras.Model(inputs, layers.Dense(classes)(x[:, 0]))
+
+
 def handwritten(name: str) -> keras.Model:
+    if name == "gpt_char":
+        return GPT()
+    if name == "vit_tiny":
+        return vit()
     if name == "lenet5":
         return keras.Sequential([
             keras.Input((28, 28, 1)),
@@ -48,8 +109,13 @@ def handwritten(name: str) -> keras.Model:
 
 
 def batch(name: str):
+    """Images and labels, or (as the runner feeds a language model) int32 token ids (N, T) and
+    int64 next-token targets (N, T)."""
     info = registry.get_model(name)
     rng = np.random.default_rng(0)
+    if info.inputs == "tokens":
+        shape = (CASES[name], *info.input_shape)
+        return rng.integers(0, info.num_classes, shape, dtype=np.int32), rng.integers(0, info.num_classes, shape)
     x = rng.standard_normal((CASES[name], *info.input_shape), dtype=np.float32)
     return x, rng.integers(0, info.num_classes, CASES[name])
 
@@ -86,6 +152,8 @@ def handwritten_step(name: str, jit: bool, optimizer: str = "sgd") -> Callable[[
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     xn, yn = batch(name)
     x, y = tf.constant(xn), tf.constant(yn)
+    if not model.built:  # a subclassed model makes its variables at its first call: outside the tf.function
+        model(x[:1])
 
     @tf.function(jit_compile=jit)
     def train(x, y):

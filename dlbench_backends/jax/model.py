@@ -3,8 +3,9 @@
 Flax shares the canonical layout: conv kernels are HWIO (a depthwise conv's (kh, kw, 1, C) too),
 dense kernels (in, out), a reshape of NHWC flattens in (H, W, C) order, and the LSTM is a small
 module of our own holding the canonical ``kernel``, ``recurrent_kernel`` and ``bias``, as are the
-attention (:mod:`.attention`) and the token layers (:mod:`.tokens`), so weights load without any
-permutation; batch and layer norm rename only (``gamma`` is Flax's ``scale``). Variables are
+attention (:mod:`.attention`), the token layers (:mod:`.tokens`) and LayerNorm (:mod:`.norm`: Flax's
+parameter names, a hand-written backward pass), so weights load without any permutation; batch and
+layer norm rename only (``gamma`` is Flax's ``scale``). Variables are
 ``{"params": {node: {...}}, "batch_stats": {node: {"mean", "var"}}}``, one entry per node. A tied
 output head has no entry: it reads its embedding's.
 """
@@ -26,6 +27,7 @@ from dlbench.graph import (
     GlobalAvgPool2d, Graph, Layer, LayerNorm, MaxPool2d, MultiHeadAttention, Node, PositionEmbedding, Reshape,
     TiedDense, TokenEmbedding, TokenPool,
 )
+from dlbench_backends.jax import norm
 from dlbench_backends.jax.attention import SelfAttention
 from dlbench_backends.jax.tokens import Embed, PositionEmbed, PrependToken
 
@@ -124,7 +126,7 @@ class GraphModule(nn.Module):
             return nn.BatchNorm(use_running_average=not train, momentum=layer.momentum, epsilon=layer.eps,
                                 use_fast_variance=False, dtype=self.dtype, name=node.name)(x)
         if isinstance(layer, LayerNorm):  # two-pass variance, as the reference; statistics in float32 when mixed
-            return nn.LayerNorm(layer.eps, use_fast_variance=False, dtype=self.dtype, name=node.name)(x)
+            return norm.LayerNorm(layer.eps, self.dtype, name=node.name)(x)
         if isinstance(layer, Dropout):
             return nn.Dropout(layer.rate, deterministic=not train, name=node.name)(x)
         if isinstance(layer, Activation):

@@ -4,8 +4,8 @@ attention on the CPU and, on CUDA, flash, memory-efficient or cuDNN attention) w
 and to the plain matmul-softmax-matmul otherwise (on the CPU: with dropout).
 
 The canonical ``qkv_kernel`` (D, 3·H·hd) is [q | k | v], each head-major: the projection's output
-viewed as (N, T, 3, H, hd) is exactly that split, so loading is a transpose into ``nn.Linear``'s
-(out, in) and nothing else.
+split in three along its last axis, each part viewed as (N, T, H, hd), is exactly that split, so
+loading is a transpose into ``nn.Linear``'s (out, in) and nothing else.
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ class SelfAttention(nn.Module):
 
     def forward(self, x):
         n, t, _ = x.shape
-        q, k, v = self.qkv(x).view(n, t, 3, self.heads, self.head_size).permute(2, 0, 3, 1, 4).unbind(0)
+        # split, not unbind: the backward pass concatenates the three gradients straight into the
+        # projection's (N, T, 3·H·hd) layout, where unbind's would stack and then copy them
+        q, k, v = (a.view(n, t, self.heads, self.head_size).transpose(1, 2)
+                   for a in self.qkv(x).split(self.heads * self.head_size, dim=2))
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
                                            is_causal=self.causal)  # scale: 1 / sqrt(hd), the default
         return self.out(y.transpose(1, 2).reshape(n, t, -1))
