@@ -165,11 +165,13 @@ def test_isolated_timings_stand_in_where_the_profiler_cannot_attribute():
 def test_the_report_has_a_breakdown_section_and_keeps_explain_records_out_of_the_verdict(tmp_path):
     folder = tmp_path / "results"
     for rec in (FAST, SLOW):
-        Result.from_dict(rec).save(folder)
+        machine = {"cpu": "Intel(R) Xeon(R) Processor", "usable_cores": 2}
+        Result.from_dict({**rec, "environment": machine, "created": "2026-12-06T10:20:00+00:00"}).save(folder)
     df = load_results(folder)
     lines = section.render(df, tmp_path / "report.md", plots=True)
     text = "\n".join(lines)
     assert "## Where the time goes" in text and "### lenet5 on synthetic, batch 8, cpu, float32" in text
+    assert "Measured on Intel(R) Xeon(R) Processor, 2 usable cores, 2026-12-06." in text  # reports mix machines
     assert "**conv** accounts for" in text and "residual" in text
     assert (tmp_path / "report-breakdown-lenet5-synthetic-bs8-cpu-float32.png").stat().st_size > 0
     report = render_report(df, tmp_path / "report.md", "test", plots_on=False)

@@ -101,6 +101,15 @@ def test_report_section_has_the_table_and_the_plot(test_plugins, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({png.name})" in text
 
 
+def test_a_report_of_inference_records_alone_names_the_machine(test_plugins, tmp_path):
+    from dlbench.analysis.report.document import render
+
+    text = render(_records(tmp_path), tmp_path / "report.md", "test", plots_on=False)
+    assert "## Inference verdict" in text or "### Inference verdict" in text
+    assert "## Environment" in text and "| CPU " in text  # published figures name their CPU
+    assert "(2 ok, 0 failed)." in text and "configuration" not in text.split("\n")[2]
+
+
 def test_report_section_is_empty_without_inference_records(test_plugins, tmp_path):
     df = _records(tmp_path, batches=(2,))
     assert section.render(df[df["config.task"] == "train"], tmp_path / "r.md", plots=False) == []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dlbench.analysis.report.cells import label
+from dlbench.analysis.report.cells import label, present
 from dlbench.analysis.results import read_record
 from dlbench.explain import compare, plot
 
@@ -41,10 +41,24 @@ def render(df: pd.DataFrame, out: Path, plots: bool) -> list[str]:
         c = compare.compare(records)
         attributable = {n: r["breakdown"]["attributable"] for n, r in records.items()}
         title = f"{model} on {dataset}, batch {int(batch)}, {device}, {precision}"
-        lines += [f"### {title}", "", *c.headline, "", compare.markdown(compare.table(c, attributable)), "",
-                  *compare.notes(records), ""]
+        lines += [f"### {title}", "", *measured_on(latest), *c.headline, "",
+                  compare.markdown(compare.table(c, attributable)), "", *compare.notes(records), ""]
         if plots:
             file = f"{out.stem}-breakdown-{model}-{dataset}-bs{int(batch)}-{device}-{precision}.png"
             plot.plot(c, f"Where the time goes: {title}", out.parent / file)
             lines += [f"![{title}: where the time goes]({file})", ""]
     return lines
+
+
+def measured_on(runs: pd.DataFrame) -> list[str]:
+    """Where and when the breakdowns were measured: a report can hold records from several machines,
+    and a breakdown compares only with runs of the same one."""
+    def distinct(column: str) -> list[str]:
+        return sorted({str(v) for v in runs.get(column, []) if present(v)})
+
+    cpus, cores = distinct("environment.cpu"), distinct("environment.usable_cores")
+    if not cpus:
+        return []
+    days = list(dict.fromkeys(d[:10] for d in (min(distinct("created")), max(distinct("created")))))
+    cores_text = f", {'/'.join(cores)} usable cores" if cores else ""
+    return [f"Measured on {' and '.join(cpus)}{cores_text}, {' to '.join(days)}.", ""]
