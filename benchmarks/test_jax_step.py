@@ -178,8 +178,8 @@ def batch(name: str, size: int | None = None, shape=None):
     size, shape = size or CASES[name], shape or info.input_shape
     rng = np.random.default_rng(0)
     if info.inputs == "tokens":
-        return rng.integers(0, info.num_classes, (size, *shape), dtype=np.int32), rng.integers(0, info.num_classes,
-                                                                                               (size, *shape))
+        tokens = (size, *shape)
+        return rng.integers(0, info.num_classes, tokens, dtype=np.int32), rng.integers(0, info.num_classes, tokens)
     x = rng.standard_normal((size, *shape), dtype=np.float32)
     return x, rng.integers(0, info.num_classes, size)
 

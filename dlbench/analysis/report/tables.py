@@ -21,7 +21,7 @@ LEGACY_COMPILE_KEYS = ("compile", "xla", "jit", "jit_compile")
 FLOPS_DISAGREE = 0.25  # framework and analytic FLOPs further apart than this are flagged
 
 
-def _distinct(values) -> list[str]:
+def distinct(values) -> list[str]:
     def fmt(v):
         if isinstance(v, dict):
             return ", ".join(f"{k}={x}" for k, x in v.items()) or "(none)"
@@ -41,13 +41,13 @@ def environment_section(ok: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         column = []
         for k in keys:
             raw = g[f"environment.{k}"]
-            values = _distinct(raw.map(ENV_FORMATS[k], na_action="ignore") if k in ENV_FORMATS else raw)
+            values = distinct(raw.map(ENV_FORMATS[k], na_action="ignore") if k in ENV_FORMATS else raw)
             column.append(" / ".join(values) or "—")
             if len(values) > 1 and not k.startswith("noise."):
                 warnings.append(f"{backend}: `{k}` differs between records: {', '.join(values)}")
         table[backend] = column
     for k in SAME_MACHINE_KEYS:
-        if f"environment.{k}" in ok and len(values := _distinct(ok[f"environment.{k}"])) > 1:
+        if f"environment.{k}" in ok and len(values := distinct(ok[f"environment.{k}"])) > 1:
             warnings.append(f"records come from different machines or setups: `{k}` is {' vs '.join(values)}")
     return pd.DataFrame(table), list(dict.fromkeys(warnings))
 
@@ -91,16 +91,16 @@ def fairness_section(ok: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
               for b, o in zip(ok["config.backend"], ok["config.backend_options"])]
     measured = ok.get("tuning.mode", pd.Series(None, index=ok.index)).isin(MEASURED_MODES)
     for (lab, by_tuner), g in ok.groupby([pd.Series(labels, index=ok.index), measured], sort=True):
-        threads = _distinct(g.get("environment.threads", pd.Series(dtype=object)))
-        modes = _distinct(g.get("tuning.mode", pd.Series(dtype=object)))
+        threads = distinct(g.get("environment.threads", pd.Series(dtype=object)))
+        modes = distinct(g.get("tuning.mode", pd.Series(dtype=object)))
         states = _compile_states(g)
         rows.append({
-            "backend": lab, "device": ", ".join(_distinct(g["config.device"])),
+            "backend": lab, "device": ", ".join(distinct(g["config.device"])),
             "batch sizes": ", ".join(str(b) for b in sorted(set(g["config.batch_size"]))),
             "tuning": " / ".join(modes) or ("tuned" if g.get("config.tune", pd.Series([False])).fillna(False).any()
                                              else "none (framework defaults)"),
             "graph compilation": _per_model(g, states.map(lambda state: state[0])),
-            "precision": " / ".join(_distinct(g.get("environment.precision", pd.Series(dtype=object)))) or "—",
+            "precision": " / ".join(distinct(g.get("environment.precision", pd.Series(dtype=object)))) or "—",
             "threads": " / ".join(threads) or "—",
             "settings": _per_model(g, g["backend.settings"].map(lambda s: settings_text(s or {}))),
         })

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dlbench.analysis.report.cells import label, present
+from dlbench.analysis.report import tables
+from dlbench.analysis.report.cells import label
 from dlbench.analysis.results import read_record
 from dlbench.explain import compare, plot
 
@@ -53,12 +54,10 @@ def render(df: pd.DataFrame, out: Path, plots: bool) -> list[str]:
 def measured_on(runs: pd.DataFrame) -> list[str]:
     """Where and when the breakdowns were measured: a report can hold records from several machines,
     and a breakdown compares only with runs of the same one."""
-    def distinct(column: str) -> list[str]:
-        return sorted({str(v) for v in runs.get(column, []) if present(v)})
-
-    cpus, cores = distinct("environment.cpu"), distinct("environment.usable_cores")
+    cpus = tables.distinct(runs.get("environment.cpu", []))
     if not cpus:
         return []
-    days = list(dict.fromkeys(d[:10] for d in (min(distinct("created")), max(distinct("created")))))
+    cores = tables.distinct(runs.get("environment.usable_cores", []))
+    days = list(dict.fromkeys((runs["created"].min()[:10], runs["created"].max()[:10])))
     cores_text = f", {'/'.join(cores)} usable cores" if cores else ""
     return [f"Measured on {' and '.join(cpus)}{cores_text}, {' to '.join(days)}.", ""]
