@@ -10,7 +10,7 @@ import pytest
 from dlbench.analysis.report.document import render as render_report
 from dlbench.analysis.results import load_results
 from dlbench.analysis.sections import breakdown as section
-from dlbench.explain import breakdown, compare, hlo, timeline
+from dlbench.explain import breakdown, compare, hlo, plot, timeline
 from dlbench.explain.groups import node_groups
 from dlbench.result import Result
 from dlbench.zoo import lenet5, mobilenet_v2
@@ -146,6 +146,15 @@ def test_the_rows_that_explain_the_gap_come_first_and_the_headline_names_them():
     assert "**conv** accounts for 6,000.0 ms of the 6,000.0 ms gap (100%)" in c.headline[0]
     text = compare.markdown(compare.table(c, {"torch": True, "jax": True}))
     assert "| conv " in text and "8,000 (2,000 / 6,000)" in text and "4.00×" in text
+
+
+def test_the_plot_keeps_a_colour_for_any_large_row_beyond_the_gap_explaining_ones(monkeypatch):
+    c = compare.compare({"torch": FAST, "jax": SLOW})
+    monkeypatch.setattr(plot, "SHOWN", 1)  # only the row that explains most of the gap: conv
+    # dense (31 % of torch's step) and the optimizer (6 %) explain little of the gap, yet are not grey
+    assert [r.group for r in plot.plotted_rows(c)] == ["conv", "optimizer", "dense"]
+    monkeypatch.setattr(plot, "MIN_SHARE", 0.5)
+    assert [r.group for r in plot.plotted_rows(c)] == ["conv"]
 
 
 def test_isolated_timings_stand_in_where_the_profiler_cannot_attribute():

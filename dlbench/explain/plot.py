@@ -9,6 +9,14 @@ from pathlib import Path
 from dlbench.explain.compare import ISOLATED, Comparison
 
 SHOWN = 9  # rows with a colour of their own; the rest are one grey "other" segment
+MIN_SHARE = 0.05  # ... except a row this large in some backend's step, which keeps its colour
+
+
+def plotted_rows(c: Comparison) -> list:
+    """The rows with a colour: the first ``SHOWN`` (those that explain the gap), and any row taking
+    ``MIN_SHARE`` of a backend's step, so that no backend's large rows hide in the grey segment."""
+    return [r for i, r in enumerate(c.rows)
+            if i < SHOWN or any(cell.share >= MIN_SHARE for cell in r.cells.values())]
 
 
 def plot(c: Comparison, title: str, path: Path) -> None:
@@ -16,14 +24,15 @@ def plot(c: Comparison, title: str, path: Path) -> None:
 
     from dlbench.analysis.style import save_png
 
-    named = c.rows[:SHOWN]
-    colours = plt.get_cmap("tab10").colors
+    named = plotted_rows(c)
+    rest = [r for r in c.rows if all(r is not shown for shown in named)]
+    colours = plt.get_cmap("tab10" if len(named) <= 10 else "tab20").colors
     fig, axes = plt.subplots(1, 2, figsize=(13, 1.6 + 0.7 * len(c.backends)), layout="constrained")
     for ax, share in zip(axes, (False, True)):
         for y, n in enumerate(c.backends):
             left = 0.0
             segments = [(r.group, r.cells.get(n), colours[i % len(colours)]) for i, r in enumerate(named)]
-            other = sum(cell.total_s for r in c.rows[SHOWN:] if (cell := r.cells.get(n)) is not None)
+            other = sum(cell.total_s for r in rest if (cell := r.cells.get(n)) is not None)
             for label, cell, colour in [*segments, ("other rows", None, "#bbbbbb")]:
                 seconds = other if label == "other rows" else (cell.total_s if cell is not None else 0.0)
                 isolated = cell is not None and cell.source == ISOLATED
